@@ -1,0 +1,178 @@
+//! Wiring: from a `Config` to a running process (store, connectors, plans, engine,
+//! ledger, scheduler, HTTP server).
+
+use crate::config::{parse_secret_ref, Config, SecretRef};
+use crate::connectors::{build_catalog, build_registry, unconfigured_connectors};
+use crate::engine::{Engine, EngineSettings, StepDefaults};
+use crate::evidence::LedgerKey;
+use crate::http::{router, AppState};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::plan::PlanSet;
+use crate::scheduler::{Job, Scheduler};
+use crate::store::{redact_url, Store};
+use anyhow::Context as _;
+use leaver_connector::Registry;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Everything one Leaver process holds.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub engine: Engine,
+    pub ledger: Arc<Ledger>,
+}
+
+impl App {
+    /// Build from configuration, with the connectors the configuration names.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let registry = build_registry(&config).context("setting up connectors")?;
+        Self::build_with_registry(config, registry).await
+    }
+
+    /// Build with a given connector registry (the demo and tests add simulators).
+    pub async fn build_with_registry(config: Config, registry: Registry) -> anyhow::Result<Self> {
+        let catalog = build_catalog(&registry).context("setting up connectors")?;
+        for name in unconfigured_connectors(&registry, &catalog) {
+            tracing::info!(
+                connector = name,
+                "connector not configured; plan steps using it will fail"
+            );
+        }
+        let store = Store::connect(&config.database.url, config.database.max_connections)
+            .await
+            .with_context(|| {
+                format!("opening the database {}", redact_url(&config.database.url))
+            })?;
+        let registry = Arc::new(registry);
+        let plans = PlanSet::load_dir(&config.plans.dir, &catalog).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!(
+                "plans in {} are invalid:\n  {}",
+                config.plans.dir.display(),
+                lines.join("\n  ")
+            )
+        })?;
+        let key = load_signing_key(&config.evidence.signing_key)?;
+        let settings = EngineSettings {
+            lease: config.engine.lease_duration()?,
+            poll_interval: config.engine.poll_duration()?,
+            max_in_flight: config.engine.max_in_flight.max(1),
+            per_connector_limit: config.engine.per_connector_limit.max(1),
+            step_defaults: StepDefaults {
+                max_attempts: config.engine.max_attempts.max(1),
+                timeout: config.engine.step_timeout_duration()?,
+                ..StepDefaults::default()
+            },
+            ..EngineSettings::default()
+        };
+        let engine = Engine::new(
+            store.clone(),
+            registry,
+            Arc::new(plans),
+            Arc::new(Metrics::new()),
+            settings,
+        );
+        let ledger = Arc::new(Ledger::new(store.clone(), key));
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            engine,
+            ledger,
+        })
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState {
+            store: self.store.clone(),
+            engine: self.engine.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
+    /// The periodic jobs of this process.
+    fn jobs(&self) -> anyhow::Result<Vec<Job>> {
+        let ledger = self.ledger.clone();
+        let checkpoint = Job::new(
+            "evidence-checkpoint",
+            &self.config.evidence.checkpoint_schedule,
+            Arc::new(move |_fire_time| {
+                let ledger = ledger.clone();
+                Box::pin(async move {
+                    ledger
+                        .checkpoint()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        )
+        .map_err(|e| anyhow::anyhow!("evidence.checkpoint_schedule: {e}"))?;
+        Ok(vec![checkpoint])
+    }
+
+    /// Start the worker and the scheduler (unless `engine.workers = false`) in the
+    /// background; they stop when `shutdown` turns true.
+    pub fn spawn_background(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+        if !self.config.engine.workers {
+            return Ok(Vec::new());
+        }
+        let engine = self.engine.clone();
+        let worker_shutdown = shutdown.clone();
+        let worker = tokio::spawn(async move { engine.run_worker(worker_shutdown).await });
+        let scheduler = Scheduler::new(
+            self.store.clone(),
+            self.engine.worker_id().to_string(),
+            self.jobs()?,
+        );
+        let cron = tokio::spawn(scheduler.run(shutdown));
+        Ok(vec![worker, cron])
+    }
+
+    /// Serve HTTP on `listener` with the workers running, until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let background = self.spawn_background(shutdown.clone())?;
+        let app = router(self.state(), self.config.server.max_body_bytes);
+        let mut stop = shutdown.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await
+            .context("serving HTTP")?;
+        for task in background {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+}
+
+/// Load the ledger's signing key: `file:PATH` (created if missing) or `env:NAME`
+/// holding a PKCS#8 PEM.
+pub fn load_signing_key(reference: &str) -> anyhow::Result<LedgerKey> {
+    match parse_secret_ref(reference) {
+        Some(SecretRef::File(path)) => LedgerKey::load_or_create(&path)
+            .map_err(|e| anyhow::anyhow!("evidence.signing_key: {e}")),
+        Some(SecretRef::Env(name)) => {
+            let pem = std::env::var(&name).map_err(|_| {
+                anyhow::anyhow!("evidence.signing_key: environment variable {name} is not set")
+            })?;
+            LedgerKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("evidence.signing_key: {e}"))
+        }
+        None => anyhow::bail!("evidence.signing_key must be `file:PATH` or `env:NAME`"),
+    }
+}

@@ -1,0 +1,67 @@
+//! GET /api/v1/evidence/export and /verify.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::Role;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// First sequence number (default 1).
+    pub from: Option<i64>,
+    /// Last sequence number (default: the head).
+    pub to: Option<i64>,
+}
+
+/// An export bundle (JSONL), signed at its last entry.
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let mut bundle = Vec::new();
+    let summary = state
+        .ledger
+        .export(query.from, query.to, &mut bundle, &caller.actor())
+        .await
+        .map_err(|e| match e {
+            crate::ledger::LedgerError::Range(message) => {
+                ApiError::bad_request("invalid_range", message)
+            }
+            other => ApiError::internal(other),
+        })?;
+    let filename = format!(
+        "attachment; filename=\"leaver-evidence-{}-{}.jsonl\"",
+        summary.from_seq, summary.to_seq
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
+        bundle,
+    )
+        .into_response())
+}
+
+/// Verify the whole ledger in the database, as `leaver evidence verify` does offline.
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let report = state
+        .ledger
+        .verify_store()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::to_value(&report).unwrap_or_default()))
+}

@@ -1,0 +1,50 @@
+//! The HTTP server (axum). Handlers are thin: extract, call the engine, store or ledger,
+//! map the result. Every /api route needs a bearer token; errors are
+//! `{"error": {"code", "message"}}`; bodies over `server.max_body_bytes` get 413.
+
+pub mod auth;
+pub mod error;
+mod evidence;
+pub mod offboardings;
+mod ops;
+
+use crate::engine::Engine;
+use crate::ledger::Ledger;
+use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: Engine,
+    pub ledger: Arc<Ledger>,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route(
+            "/offboardings",
+            post(offboardings::create).get(offboardings::list),
+        )
+        .route("/offboardings/{id}", get(offboardings::get))
+        .route("/offboardings/{id}/cancel", post(offboardings::cancel))
+        .route("/evidence/export", get(evidence::export))
+        .route("/evidence/verify", get(evidence::verify))
+        .fallback(api_not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn api_not_found() -> error::ApiError {
+    error::ApiError::not_found("no such route")
+}

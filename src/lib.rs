@@ -1,0 +1,21 @@
+//! Leaver: identity-driven offboarding and revocation orchestrator.
+//!
+//! See ARCHITECTURE.md for the map of these modules and how one offboarding flows
+//! through them.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod connectors;
+pub mod dag;
+pub mod demo;
+pub mod domain;
+pub mod duration;
+pub mod engine;
+pub mod evidence;
+pub mod http;
+pub mod ledger;
+pub mod metrics;
+pub mod plan;
+pub mod scheduler;
+pub mod store;
