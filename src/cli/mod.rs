@@ -71,3 +71,13 @@ pub fn parse_account(text: &str) -> Result<(String, String), String> {
     }
     Ok((system.to_string(), key.to_string()))
 }
+
+/// Write to standard output; a closed pipe (`leaver plan schema | head`) ends quietly.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}

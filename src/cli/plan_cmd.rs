@@ -44,10 +44,10 @@ pub async fn run(cli: &Cli, command: &PlanCommand) -> anyhow::Result<i32> {
     let catalog = build_catalog(&registry)?;
     match command {
         PlanCommand::Schema => {
-            println!(
-                "{}",
+            super::emit(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&plan::json_schema(&catalog))?
-            );
+            ))?;
             Ok(0)
         }
         PlanCommand::Validate(args) => {
@@ -57,19 +57,9 @@ pub async fn run(cli: &Cli, command: &PlanCommand) -> anyhow::Result<i32> {
                 args.paths.clone()
             };
             let mut failed = false;
-            for path in paths {
-                let result = if path.is_dir() {
-                    PlanSet::load_dir(&path, &catalog)
-                        .map(|set| set.names().map(str::to_string).collect::<Vec<_>>())
-                } else {
-                    plan::load_plan_file(&path, &catalog).map(|p| vec![p.name])
-                };
-                match result {
-                    Ok(names) => {
-                        for name in names {
-                            println!("ok  {name} ({})", path.display());
-                        }
-                    }
+            for path in plan_files(&paths)? {
+                match plan::load_plan_file(&path, &catalog) {
+                    Ok(plan) => super::emit(&format!("ok  {} ({})\n", plan.name, path.display()))?,
                     Err(errors) => {
                         failed = true;
                         for error in errors {
@@ -104,11 +94,35 @@ pub async fn run(cli: &Cli, command: &PlanCommand) -> anyhow::Result<i32> {
             }
             let explanation = plan::explain(plan, &registry, &identity).await;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&explanation)?);
+                super::emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&explanation)?
+                ))?;
             } else {
-                print!("{}", explanation.render_text());
+                super::emit(&explanation.render_text())?;
             }
             Ok(0)
         }
     }
+}
+
+/// The plan files named: files as given, directories expanded to their `*.yaml` and
+/// `*.yml` files (each validated on its own, so one bad file hides no good one).
+fn plan_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
 }

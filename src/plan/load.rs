@@ -1,487 +1,477 @@
-//! Reading plan files: YAML (serde-saphyr) into located raw structs, then validation
-//! into a `Plan`. Every problem is a `PlanError` with file, line, column and reason;
-//! all semantic problems of a file are reported, not just the first.
+//! Reading plan files: YAML (serde-saphyr) into located raw structs, then
+//! `validate` into a `Plan`. Syntax and shape errors (bad YAML,
+//! unknown keys, wrong types) come from the parser, which stops at the first; all
+//! semantic errors of a file are reported together.
 
-use super::model::{Plan, PlanSet, RetryPolicy, StepDef, Trigger, KNOWN_TRIGGER_EVENTS};
-use crate::domain::SWEEP_STEP_ID;
-use crate::duration::parse_duration;
+use super::error::{from_parser, PlanError};
+use super::model::{Plan, PlanSet};
+use super::validate::validate;
 use leaver_connector::Registry;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-/// One problem in a plan file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
-    pub reason: String,
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.reason
-        )
-    }
-}
-
-impl std::error::Error for PlanError {}
-
+/// A plan file as written, with the location of everything validation may complain
+/// about. Unknown keys are refused by the parser, at their location.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPlan {
-    name: Spanned<String>,
+pub(super) struct RawPlan {
+    pub name: Spanned<String>,
     #[serde(default)]
-    description: Option<String>,
+    pub description: Option<String>,
     #[serde(default)]
-    trigger: Option<RawTrigger>,
+    pub trigger: Option<RawTrigger>,
     #[serde(default)]
-    sla: Option<Spanned<String>>,
+    pub sla: Option<Spanned<String>>,
     #[serde(default)]
-    steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+    pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
     #[serde(default)]
-    restore: Vec<Spanned<RawStep>>,
+    pub restore: Option<Spanned<Vec<Spanned<RawStep>>>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTrigger {
+pub(super) struct RawTrigger {
     #[serde(default)]
-    events: Vec<Spanned<String>>,
+    pub events: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawStep {
-    id: Spanned<String>,
-    uses: Spanned<String>,
+pub(super) struct RawStep {
+    pub id: Spanned<String>,
+    pub uses: Spanned<String>,
     #[serde(default)]
-    with: Option<Spanned<serde_json::Value>>,
+    pub with: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
-    needs: Vec<Spanned<String>>,
+    pub needs: Vec<Spanned<String>>,
     #[serde(default)]
-    retry: Option<Spanned<RawRetry>>,
+    pub retry: Option<Spanned<RawRetry>>,
     #[serde(default)]
-    timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRetry {
+pub(super) struct RawRetry {
     #[serde(default)]
-    max_attempts: Option<u32>,
+    pub max_attempts: Option<Spanned<u32>>,
     #[serde(default)]
-    initial_backoff: Option<String>,
+    pub initial_backoff: Option<Spanned<String>>,
     #[serde(default)]
-    max_backoff: Option<String>,
+    pub max_backoff: Option<Spanned<String>>,
 }
 
-/// Collects errors for one file.
-struct Errors<'a> {
-    file: &'a str,
-    list: Vec<PlanError>,
-}
-
-impl Errors<'_> {
-    fn at(&mut self, location: &Location, reason: impl Into<String>) {
-        self.list.push(PlanError {
-            file: self.file.to_string(),
-            line: location.line().max(1),
-            column: location.column().max(1),
-            reason: reason.into(),
-        });
-    }
-}
-
-/// The YAML parser's message without its snippet and location prefix.
-fn parser_message(error: &serde_saphyr::Error) -> String {
-    let text = error.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    // "line 4 column 5: unknown field ..." → "unknown field ..."
-    match first.split_once(": ") {
-        Some((prefix, rest)) if prefix.starts_with("line ") => rest.to_string(),
-        _ => first.to_string(),
-    }
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-fn valid_step_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Parse and validate a plan's text. `source` names the file in errors; when it is a
-/// path, its stem must equal the plan's name.
+/// Parse and validate a plan's text. `source` names the file in errors; when it ends
+/// in `.yaml` or `.yml`, its stem must equal the plan's name.
 pub fn load_plan_str(
     text: &str,
     source: &str,
     registry: &Registry,
 ) -> Result<Plan, Vec<PlanError>> {
-    let raw: RawPlan = serde_saphyr::from_str(text).map_err(|error| {
-        let (line, column) = error
-            .location()
-            .map(|l| (l.line().max(1), l.column().max(1)))
-            .unwrap_or((1, 1));
-        vec![PlanError {
-            file: source.to_string(),
-            line,
-            column,
-            reason: parser_message(&error),
-        }]
-    })?;
-    let mut errors = Errors {
-        file: source,
-        list: Vec::new(),
-    };
-
-    let name = raw.name.value.clone();
-    if !valid_name(&name) {
-        errors.at(
-            &raw.name.referenced,
-            format!("plan name `{name}` must be lower-case letters, digits and dashes"),
-        );
-    }
-    if let Some(stem) = Path::new(source).file_stem().and_then(|s| s.to_str()) {
-        let is_file = source.ends_with(".yaml") || source.ends_with(".yml");
-        if is_file && stem != name {
-            errors.at(
-                &raw.name.referenced,
-                format!("plan name `{name}` must match its file name `{stem}`"),
-            );
-        }
-    }
-
-    let mut trigger = Trigger::default();
-    if let Some(raw_trigger) = &raw.trigger {
-        for event in &raw_trigger.events {
-            if !KNOWN_TRIGGER_EVENTS.contains(&event.value.as_str()) {
-                errors.at(
-                    &event.referenced,
-                    format!(
-                        "unknown trigger event `{}` (known: {})",
-                        event.value,
-                        KNOWN_TRIGGER_EVENTS.join(", ")
-                    ),
-                );
-            }
-            trigger.events.push(event.value.clone());
-        }
-    }
-
-    let sla = raw
-        .sla
-        .as_ref()
-        .and_then(|sla| match parse_duration(&sla.value) {
-            Ok(d) => Some(d),
-            Err(reason) => {
-                errors.at(&sla.referenced, format!("sla: {reason}"));
-                None
-            }
-        });
-
-    let steps = match &raw.steps {
-        Some(steps) if !steps.value.is_empty() => {
-            convert_steps(&steps.value, registry, &mut errors, "steps")
-        }
-        Some(steps) => {
-            errors.at(&steps.referenced, "a plan needs at least one step");
-            Vec::new()
-        }
-        None => {
-            errors.at(
-                &raw.name.referenced,
-                "missing `steps`: a plan needs at least one step",
-            );
-            Vec::new()
-        }
-    };
-    let restore = convert_steps(&raw.restore, registry, &mut errors, "restore");
-
-    if !errors.list.is_empty() {
-        errors.list.sort_by_key(|e| (e.line, e.column));
-        return Err(errors.list);
-    }
-    Ok(Plan {
-        name,
-        description: raw.description,
-        trigger,
-        sla,
-        steps,
-        restore,
-        source: source.to_string(),
-    })
-}
-
-fn convert_steps(
-    raw_steps: &[Spanned<RawStep>],
-    registry: &Registry,
-    errors: &mut Errors<'_>,
-    section: &str,
-) -> Vec<StepDef> {
-    let mut seen: BTreeMap<String, Location> = BTreeMap::new();
-    let mut steps = Vec::new();
-    for raw in raw_steps {
-        let step = &raw.value;
-        let id = step.id.value.clone();
-        if !valid_step_id(&id) {
-            errors.at(
-                &step.id.referenced,
-                format!("step id `{id}` must be letters, digits, `-` and `_`"),
-            );
-        } else if id == SWEEP_STEP_ID {
-            errors.at(
-                &step.id.referenced,
-                format!("step id `{id}` is reserved for the residual-access sweep"),
-            );
-        }
-        if let Some(first) = seen.get(&id) {
-            errors.at(
-                &step.id.referenced,
-                format!(
-                    "duplicate step id `{id}` in {section} (first at line {})",
-                    first.line()
-                ),
-            );
-        } else {
-            seen.insert(id.clone(), step.id.referenced);
-        }
-
-        let with = step
-            .with
-            .as_ref()
-            .map(|w| w.value.clone())
-            .unwrap_or(serde_json::Value::Null);
-        let with_location = step
-            .with
-            .as_ref()
-            .map(|w| w.referenced)
-            .unwrap_or(step.uses.referenced);
-        let (with, with_is_mapping) = match with {
-            serde_json::Value::Null => (serde_json::json!({}), true),
-            value @ serde_json::Value::Object(_) => (value, true),
-            _ => {
-                errors.at(&with_location, "`with` must be a mapping of parameters");
-                (serde_json::json!({}), false)
-            }
-        };
-        match registry.resolve(&step.uses.value) {
-            Ok(_) if !with_is_mapping => {}
-            Ok((connector, spec)) => {
-                if let Err(reason) = spec.validate(&with) {
-                    errors.at(&with_location, format!("{}: {reason}", step.uses.value));
-                } else if let Err(reason) = connector.check_params(spec.name, &with) {
-                    errors.at(&with_location, format!("{}: {reason}", step.uses.value));
-                }
-            }
-            Err(reason) => errors.at(&step.uses.referenced, reason),
-        }
-
-        let retry = step.retry.as_ref().map(|retry| {
-            let mut policy = RetryPolicy::default();
-            if let Some(max) = retry.value.max_attempts {
-                if max == 0 {
-                    errors.at(&retry.referenced, "retry.max_attempts must be at least 1");
-                }
-                policy.max_attempts = max.max(1);
-            }
-            for (key, text, slot) in [
-                (
-                    "initial_backoff",
-                    &retry.value.initial_backoff,
-                    &mut policy.initial_backoff,
-                ),
-                (
-                    "max_backoff",
-                    &retry.value.max_backoff,
-                    &mut policy.max_backoff,
-                ),
-            ] {
-                if let Some(text) = text {
-                    match parse_duration(text) {
-                        Ok(d) => *slot = d,
-                        Err(reason) => {
-                            errors.at(&retry.referenced, format!("retry.{key}: {reason}"))
-                        }
-                    }
-                }
-            }
-            if policy.initial_backoff > policy.max_backoff {
-                errors.at(
-                    &retry.referenced,
-                    "retry.initial_backoff is longer than retry.max_backoff",
-                );
-            }
-            policy
-        });
-        let timeout = step
-            .timeout
-            .as_ref()
-            .and_then(|t| match parse_duration(&t.value) {
-                Ok(d) => Some(d),
-                Err(reason) => {
-                    errors.at(&t.referenced, format!("timeout: {reason}"));
-                    None
-                }
-            });
-        steps.push(StepDef {
-            id,
-            uses: step.uses.value.clone(),
-            with,
-            needs: step.needs.iter().map(|n| n.value.clone()).collect(),
-            retry,
-            timeout,
-            line: raw.referenced.line(),
-        });
-    }
-
-    // `needs` must name steps of the same section, not the step itself.
-    for raw in raw_steps {
-        for need in &raw.value.needs {
-            if need.value == raw.value.id.value {
-                errors.at(
-                    &need.referenced,
-                    format!("step `{}` needs itself", need.value),
-                );
-            } else if !seen.contains_key(&need.value) {
-                errors.at(
-                    &need.referenced,
-                    format!(
-                        "step `{}` needs unknown step `{}`",
-                        raw.value.id.value, need.value
-                    ),
-                );
-            }
-        }
-    }
-    if let Some(cycle) = find_cycle(&steps) {
-        let location = seen.get(&cycle[0]).copied().unwrap_or(Location::UNKNOWN);
-        errors.at(
-            &location,
-            format!("cycle in `needs`: {}", cycle.join(" -> ")),
-        );
-    }
-    steps
-}
-
-/// A cycle through `needs`, as step ids with the first repeated at the end.
-fn find_cycle(steps: &[StepDef]) -> Option<Vec<String>> {
-    let needs: BTreeMap<&str, Vec<&str>> = steps
-        .iter()
-        .map(|s| (s.id.as_str(), s.needs.iter().map(String::as_str).collect()))
-        .collect();
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Visiting,
-        Done,
-    }
-    fn visit<'a>(
-        id: &'a str,
-        needs: &BTreeMap<&'a str, Vec<&'a str>>,
-        marks: &mut BTreeMap<&'a str, Mark>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match marks.get(id) {
-            Some(Mark::Done) => return None,
-            Some(Mark::Visiting) => {
-                let start = path.iter().position(|p| *p == id).unwrap_or(0);
-                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(id.to_string());
-                return Some(cycle);
-            }
-            None => {}
-        }
-        marks.insert(id, Mark::Visiting);
-        path.push(id);
-        for need in needs.get(id).into_iter().flatten() {
-            // Self-needs and unknown needs are reported on their own.
-            if *need != id && needs.contains_key(need) {
-                if let Some(cycle) = visit(need, needs, marks, path) {
-                    return Some(cycle);
-                }
-            }
-        }
-        path.pop();
-        marks.insert(id, Mark::Done);
-        None
-    }
-    let mut marks = BTreeMap::new();
-    for step in steps {
-        let mut path = Vec::new();
-        if let Some(cycle) = visit(&step.id, &needs, &mut marks, &mut path) {
-            return Some(cycle);
-        }
-    }
-    None
+    load_located(text, source, registry).map(|(plan, _)| plan)
 }
 
 /// Read and validate one plan file.
 pub fn load_plan_file(path: &Path, registry: &Registry) -> Result<Plan, Vec<PlanError>> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![PlanError {
-            file: source.clone(),
-            line: 1,
-            column: 1,
-            reason: format!("cannot read: {e}"),
-        }]
-    })?;
+    let text = read(path, &source)?;
     load_plan_str(&text, &source, registry)
 }
 
+fn read(path: &Path, source: &str) -> Result<String, Vec<PlanError>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| vec![PlanError::whole_file(source, format!("cannot read: {e}"))])?;
+    String::from_utf8(bytes).map_err(|_| {
+        vec![PlanError::whole_file(
+            source,
+            "not a text file: plans are UTF-8 YAML",
+        )]
+    })
+}
+
+/// The plan and the location of its `name`.
+fn load_located(
+    text: &str,
+    source: &str,
+    registry: &Registry,
+) -> Result<(Plan, Location), Vec<PlanError>> {
+    let raw: RawPlan = serde_saphyr::from_str(text).map_err(|error| {
+        vec![shape_error(text, source).unwrap_or_else(|| from_parser(source, &error))]
+    })?;
+    let name_location = raw.name.referenced;
+    validate(raw, source, registry).map(|plan| (plan, name_location))
+}
+
+/// When the document is valid YAML but not a mapping at all, say so plainly.
+fn shape_error(text: &str, source: &str) -> Option<PlanError> {
+    let found = match serde_saphyr::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => return None,
+        Ok(serde_json::Value::Null) => "nothing (the file is empty)",
+        Ok(serde_json::Value::Array(_)) => "a list",
+        Ok(serde_json::Value::String(_)) => "a string",
+        Ok(serde_json::Value::Number(_)) => "a number",
+        Ok(serde_json::Value::Bool(_)) => "a boolean",
+        Err(_) if text.lines().all(is_blank_or_comment) => "nothing (the file is empty)",
+        Err(_) => return None,
+    };
+    Some(PlanError::whole_file(
+        source,
+        format!("a plan must be a YAML mapping with at least `name` and `steps`, found {found}"),
+    ))
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let line = line.trim();
+    line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+}
+
 impl PlanSet {
-    /// Every `*.yaml` / `*.yml` plan in `dir`; plan names must be unique.
+    /// Every `*.yaml` / `*.yml` plan in `dir` (not recursive; dot-files such as editor
+    /// lock files are ignored). All errors of all files are returned; plan names must
+    /// be unique across files.
     pub fn load_dir(dir: &Path, registry: &Registry) -> Result<PlanSet, Vec<PlanError>> {
         let source = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![PlanError {
-                file: source.clone(),
-                line: 1,
-                column: 1,
-                reason: format!("cannot read the plans directory: {e}"),
-            }]
+            vec![PlanError::whole_file(
+                &source,
+                format!("cannot read the plans directory: {e}"),
+            )]
         })?;
         let mut paths: Vec<_> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .filter(|p| is_plan_file(p))
             .collect();
         paths.sort();
         let mut errors = Vec::new();
-        let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
-        let mut names: BTreeSet<String> = BTreeSet::new();
+        let mut plans: BTreeMap<String, (Plan, String)> = BTreeMap::new();
         for path in paths {
-            match load_plan_file(&path, registry) {
-                Ok(plan) => {
-                    if !names.insert(plan.name.clone()) {
-                        errors.push(PlanError {
-                            file: path.display().to_string(),
-                            line: 1,
-                            column: 1,
-                            reason: format!("duplicate plan name `{}`", plan.name),
-                        });
+            let file = path.display().to_string();
+            let loaded = read(&path, &file).and_then(|text| load_located(&text, &file, registry));
+            match loaded {
+                Ok((plan, name_location)) => {
+                    if let Some((_, first)) = plans.get(&plan.name) {
+                        errors.push(PlanError::new(
+                            &file,
+                            name_location.line(),
+                            name_location.column(),
+                            format!(
+                                "duplicate plan name `{}`: also defined in {first}",
+                                plan.name
+                            ),
+                        ));
+                    } else {
+                        plans.insert(plan.name.clone(), (plan, file));
                     }
-                    plans.insert(plan.name.clone(), plan);
                 }
                 Err(mut file_errors) => errors.append(&mut file_errors),
             }
         }
         if errors.is_empty() {
-            Ok(PlanSet { plans })
+            Ok(PlanSet::from_plans(
+                plans.into_values().map(|(plan, _)| plan),
+            ))
         } else {
             Err(errors)
         }
+    }
+}
+
+fn is_plan_file(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    yaml && !hidden && !path.is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::{registry, GOOD};
+
+    fn load(text: &str) -> Result<Plan, Vec<PlanError>> {
+        let (registry, _) = registry();
+        load_plan_str(text, "workflows/p.yaml", &registry)
+    }
+
+    fn one_error(text: &str) -> PlanError {
+        let list = load(text).expect_err("should fail");
+        assert_eq!(list.len(), 1, "{list:#?}");
+        list.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_valid_plan_loads_with_lines_and_defaults() {
+        let (registry, _) = registry();
+        let plan = load_plan_str(GOOD, "plans/good.yaml", &registry).unwrap();
+        assert_eq!(plan.name, "good");
+        assert_eq!(plan.source, "plans/good.yaml");
+        assert_eq!(plan.description.as_deref(), Some("a test plan"));
+        assert_eq!(plan.sla, Some(std::time::Duration::from_secs(900)));
+        assert_eq!(plan.steps.len(), 3);
+        let lines: Vec<u64> = plan.steps.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![7, 10, 16]);
+        assert_eq!(plan.steps[0].with, serde_json::json!({"org": "acme"}));
+        assert_eq!(plan.steps[1].needs, vec!["first"]);
+        let retry = plan.steps[1].retry.as_ref().unwrap();
+        assert_eq!(retry.max_attempts, 3);
+        assert_eq!(retry.initial_backoff, std::time::Duration::from_millis(100));
+        assert_eq!(retry.max_backoff, std::time::Duration::from_secs(2));
+        assert_eq!(
+            plan.steps[1].timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(plan.steps[0].retry, None);
+        assert_eq!(plan.restore.len(), 1);
+        assert_eq!(plan.restore[0].line, 20);
+        assert!(plan.triggered_by("okta.user.lifecycle.deactivate"));
+        assert!(!plan.triggered_by("drill"));
+    }
+
+    #[test]
+    fn retry_keys_default_individually() {
+        let plan = load(
+            "name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    with: { org: acme }\n    retry: { max_attempts: 2 }\n",
+        )
+        .unwrap();
+        let retry = plan.steps[0].retry.clone().unwrap();
+        assert_eq!(retry.max_attempts, 2);
+        assert_eq!(retry.initial_backoff, std::time::Duration::from_secs(1));
+        assert_eq!(retry.max_backoff, std::time::Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_json_snapshot_round_trips() {
+        let (registry, _) = registry();
+        let plan = load_plan_str(GOOD, "good", &registry).unwrap();
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["sla"], "15m");
+        assert_eq!(json["steps"][1]["retry"]["initial_backoff"], "100ms");
+        let back: Plan = serde_json::from_value(json).unwrap();
+        assert_eq!(back, plan);
+    }
+
+    #[test]
+    fn unknown_keys_are_located_by_the_parser() {
+        let error = one_error(
+            "name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    whith: { org: acme }\n",
+        );
+        assert_eq!((error.line, error.column), (5, 5));
+        assert!(error.reason.contains("unknown field `whith`"), "{error}");
+        assert!(
+            error.reason.contains("with"),
+            "lists the known keys: {error}"
+        );
+
+        let error = one_error("name: p\nstepz: []\n");
+        assert_eq!((error.line, error.column), (2, 1));
+        assert!(
+            error
+                .to_string()
+                .starts_with("workflows/p.yaml:2:1: unknown field `stepz`"),
+            "{error}"
+        );
+
+        let error = one_error("name: p\ntrigger: { event: [manual] }\nsteps: []\n");
+        assert_eq!(error.line, 2);
+        assert!(error.reason.contains("unknown field `event`"), "{error}");
+
+        let error = one_error(
+            "name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    retry: { attempts: 3 }\n",
+        );
+        assert_eq!(error.line, 5);
+        assert!(error.reason.contains("unknown field `attempts`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_shapes_are_plain_errors() {
+        let error = one_error("name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    needs: b\n");
+        assert_eq!(error.line, 5);
+        assert!(error.reason.contains("expected a list"), "{error}");
+        let error =
+            one_error("name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    uses: fake.remove\n");
+        assert_eq!(error.line, 5);
+        assert!(error.reason.contains("duplicate mapping key"), "{error}");
+        assert!(!error.reason.contains("DuplicateKeyPolicy"), "{error}");
+        let error = one_error("name: p\nsteps:\n  - id: a\n");
+        assert_eq!(error.line, 3);
+        assert!(error.reason.contains("missing field `uses`"), "{error}");
+        let error = one_error(
+            "name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    retry: { max_attempts: -1 }\n",
+        );
+        assert!(error.reason.contains("whole number"), "{error}");
+        let error = one_error("steps: []\n");
+        assert!(error.reason.contains("missing field `name`"), "{error}");
+    }
+
+    #[test]
+    fn garbage_is_a_clean_error_never_a_panic() {
+        let (registry, _) = registry();
+        for (garbage, says) in [
+            ("", "found nothing"),
+            ("# only a comment\n---\n", "found nothing"),
+            ("- 1\n- 2\n", "found a list"),
+            ("just a string", "found a string"),
+            ("42", "found a number"),
+            ("name: [unclosed\n", ""),
+            ("name: p\n\tsteps: 3\n", ""),
+            ("\u{0}\u{1}binary", ""),
+            ("a: &a [*a]\n", ""),
+            ("name: p\n---\nname: q\n", ""),
+            ("{{{{", ""),
+            (
+                "name: p\nsteps:\n  - id: a\n    uses: fake.remove\n    with: {1: a}\n",
+                "",
+            ),
+            ("name: p\nsteps:\n  - !!binary aGVsbG8=\n", ""),
+        ] {
+            let list = load_plan_str(garbage, "g.yaml", &registry).unwrap_err();
+            assert!(!list.is_empty(), "{garbage:?}");
+            for error in &list {
+                assert!(error.line >= 1 && error.column >= 1, "{garbage:?}: {error}");
+                assert!(!error.reason.is_empty(), "{garbage:?}");
+                assert!(!error.reason.contains('\n'), "one line: {error}");
+            }
+            assert!(list[0].reason.contains(says), "{garbage:?}: {:?}", list);
+        }
+    }
+
+    #[test]
+    fn load_file_and_dir() {
+        let (registry, _) = registry();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("good.yaml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a plan").unwrap();
+        std::fs::write(dir.path().join(".#good.yaml"), "editor lock").unwrap();
+        std::fs::create_dir(dir.path().join("sub.yaml")).unwrap();
+        let set = PlanSet::load_dir(dir.path(), &registry).unwrap();
+        assert_eq!(set.names().collect::<Vec<_>>(), vec!["good"]);
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.get("good").unwrap().steps.len(), 3);
+        assert!(set.get("other").is_none());
+        assert_eq!(set.triggered_by("manual").count(), 1);
+
+        let plan = load_plan_file(&dir.path().join("good.yaml"), &registry).unwrap();
+        assert!(plan.source.ends_with("good.yaml"));
+        let missing = load_plan_file(&dir.path().join("nope.yaml"), &registry).unwrap_err();
+        assert!(
+            missing[0].reason.starts_with("cannot read"),
+            "{:?}",
+            missing
+        );
+        std::fs::write(dir.path().join("binary.yml"), [0xff, 0xfe, 0x00]).unwrap();
+        let binary = load_plan_file(&dir.path().join("binary.yml"), &registry).unwrap_err();
+        assert!(binary[0].reason.contains("UTF-8"), "{:?}", binary);
+        std::fs::remove_file(dir.path().join("binary.yml")).unwrap();
+
+        // Errors of every file are collected; a .yml twin is a duplicate plan.
+        std::fs::write(dir.path().join("bad.yaml"), "name: bad\nsteps: 3\n").unwrap();
+        std::fs::write(
+            dir.path().join("worse.yaml"),
+            "name: worse\nsla: never\nsteps:\n  - id: a\n    uses: fake.nope\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("good.yml"), GOOD).unwrap();
+        let errors = PlanSet::load_dir(dir.path(), &registry).unwrap_err();
+        let files: Vec<&str> = errors
+            .iter()
+            .map(|e| e.file.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(
+            files,
+            vec!["bad.yaml", "good.yml", "worse.yaml", "worse.yaml"]
+        );
+        assert!(errors[1]
+            .reason
+            .contains("duplicate plan name `good`: also defined in"));
+        assert_eq!(errors[1].line, 2, "at the name: {}", errors[1]);
+
+        let none = PlanSet::load_dir(&dir.path().join("missing"), &registry).unwrap_err();
+        assert!(none[0].reason.contains("cannot read the plans directory"));
+    }
+
+    fn github_catalog() -> Registry {
+        let github = leaver_connector_github::GithubConnector::new(
+            leaver_connector_github::GithubConfig::default(),
+        )
+        .expect("spec-only GitHub connector");
+        let mut registry = Registry::new();
+        registry.register(std::sync::Arc::new(github));
+        registry
+    }
+
+    fn repo_path(relative: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    }
+
+    #[test]
+    fn the_shipped_plans_validate() {
+        let set = PlanSet::load_dir(&repo_path("workflows"), &github_catalog())
+            .unwrap_or_else(|errors| panic!("{}", crate::plan::format_errors(&errors)));
+        let plan = set.get("standard-leaver").expect("standard-leaver ships");
+        assert_eq!(
+            plan.trigger.events,
+            vec![
+                "okta.user.lifecycle.deactivate",
+                "entra.scim.deactivate",
+                "manual"
+            ]
+        );
+        assert_eq!(plan.sla, Some(std::time::Duration::from_secs(15 * 60)));
+        let github = plan.step("github").expect("a github step");
+        assert_eq!(github.uses, "github.remove_org_member");
+        assert_eq!(github.with, serde_json::json!({"org": "acme"}));
+    }
+
+    #[test]
+    fn fixtures_report_every_error() {
+        let catalog = github_catalog();
+        let report = |name: &str| -> String {
+            let path = repo_path(&format!("tests/fixtures/plans/{name}"));
+            let errors = load_plan_file(&path, &catalog).expect_err(name);
+            let prefix = format!("{}:", path.display());
+            errors
+                .iter()
+                .map(|e| e.to_string().replacen(&prefix, &format!("{name}:"), 1))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let known = crate::plan::KNOWN_TRIGGER_EVENTS.join(", ");
+        assert_eq!(
+            report("broken.yaml"),
+            format!(
+                "broken.yaml:4:53: unknown trigger event `okta.user.session.end` (known: {known})
+broken.yaml:5:6: sla: invalid duration `fifteen minutes`: expected a number at `f` (e.g. 30s, 15m, 24h, 7d, 1h30m)
+broken.yaml:8:11: unknown action `github.remove_org_membr` (connector `github` offers: remove_org_member); did you mean `github.remove_org_member`?
+broken.yaml:12:11: invalid parameters for `github.remove_org_member`: unknown field `organisation`, expected `org`
+broken.yaml:13:13: step `github-again` needs unknown step `gihub` (steps in `steps`: github)
+broken.yaml:14:14: timeout: invalid duration `0s`: must be greater than zero
+broken.yaml:15:9: duplicate step id `github` in `steps` (first used on line 7)
+broken.yaml:18:48: retry.initial_backoff (10m) is longer than retry.max_backoff (1m)"
+            )
+        );
+        assert_eq!(
+            report("cycle.yaml"),
+            "cycle.yaml:7:13: cycle: a -> c -> b -> a"
+        );
+        assert_eq!(
+            report("unknown-key.yaml"),
+            "unknown-key.yaml:6:5: unknown field `whith`, expected one of id, uses, with, needs, retry, timeout"
+        );
+        let valid =
+            load_plan_file(&repo_path("tests/fixtures/plans/valid.yaml"), &catalog).unwrap();
+        let levels: Vec<Vec<&str>> = valid
+            .levels()
+            .iter()
+            .map(|level| level.iter().map(|s| s.id.as_str()).collect())
+            .collect();
+        assert_eq!(levels, vec![vec!["github"], vec!["github-labs"]]);
     }
 }

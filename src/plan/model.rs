@@ -29,6 +29,7 @@ pub struct Trigger {
 
 /// How a step retries transient failures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
     #[serde(with = "crate::duration::text")]
@@ -53,6 +54,7 @@ pub struct StepDef {
     /// `connector.action`.
     pub uses: String,
     /// The action's parameters (an object; `{}` when absent).
+    #[serde(default = "empty_object")]
     pub with: serde_json::Value,
     #[serde(default)]
     pub needs: Vec<String>,
@@ -65,6 +67,24 @@ pub struct StepDef {
     pub line: u64,
 }
 
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+impl StepDef {
+    /// The connector part of `uses` (`github`).
+    pub fn connector(&self) -> &str {
+        self.uses.split_once('.').map_or(&self.uses, |(c, _)| c)
+    }
+
+    /// The action part of `uses` (`remove_org_member`).
+    pub fn action(&self) -> &str {
+        self.uses.split_once('.').map_or("", |(_, a)| a)
+    }
+}
+
+/// A validated revocation plan. Serializes to JSON (durations as text such as `"15m"`)
+/// so the engine can snapshot it into each run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub name: String,
@@ -95,13 +115,28 @@ impl Plan {
         self.levels().into_iter().flatten().collect()
     }
 
+    /// The `restore` steps (drills) in an order where each comes after its needs.
+    pub fn restore_order(&self) -> Vec<&StepDef> {
+        levels(&self.restore).into_iter().flatten().collect()
+    }
+
+    /// The step with this id (in `steps`, not `restore`).
+    pub fn step(&self, id: &str) -> Option<&StepDef> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The connectors the plan's steps use (for the residual-access sweep).
+    pub fn connectors(&self) -> BTreeSet<&str> {
+        self.steps.iter().map(StepDef::connector).collect()
+    }
+
     /// Whether the plan runs on `event`.
     pub fn triggered_by(&self, event: &str) -> bool {
         self.trigger.events.iter().any(|e| e == event)
     }
 }
 
-pub(crate) fn levels(steps: &[StepDef]) -> Vec<Vec<&StepDef>> {
+fn levels(steps: &[StepDef]) -> Vec<Vec<&StepDef>> {
     let mut placed: BTreeSet<&str> = BTreeSet::new();
     let mut remaining: Vec<&StepDef> = steps.iter().collect();
     let mut out = Vec::new();
@@ -153,5 +188,106 @@ impl PlanSet {
 
     pub fn is_empty(&self) -> bool {
         self.plans.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(id: &str, uses: &str, needs: &[&str]) -> StepDef {
+        StepDef {
+            id: id.into(),
+            uses: uses.into(),
+            with: empty_object(),
+            needs: needs.iter().map(|n| n.to_string()).collect(),
+            retry: None,
+            timeout: None,
+            line: 1,
+        }
+    }
+
+    fn plan(steps: Vec<StepDef>) -> Plan {
+        Plan {
+            name: "p".into(),
+            description: None,
+            trigger: Trigger::default(),
+            sla: None,
+            steps,
+            restore: vec![step("undo", "github.add_org_member", &[])],
+            source: "p.yaml".into(),
+        }
+    }
+
+    fn ids(steps: &[&StepDef]) -> Vec<String> {
+        steps.iter().map(|s| s.id.clone()).collect()
+    }
+
+    #[test]
+    fn levels_group_parallel_steps_in_file_order() {
+        let plan = plan(vec![
+            step("rotate", "trail.schedule_rotations", &["vault"]),
+            step("idp", "okta.revoke_sessions", &[]),
+            step("vault", "vault.disable_entity", &[]),
+            step("report", "trail.report", &["rotate", "idp"]),
+            step("github", "github.remove_org_member", &[]),
+        ]);
+        let levels: Vec<Vec<String>> = plan.levels().iter().map(|l| ids(l)).collect();
+        assert_eq!(
+            levels,
+            vec![
+                vec!["idp", "vault", "github"],
+                vec!["rotate"],
+                vec!["report"]
+            ]
+        );
+        assert_eq!(
+            ids(&plan.topological_order()),
+            vec!["idp", "vault", "github", "rotate", "report"]
+        );
+        assert_eq!(ids(&plan.restore_order()), vec!["undo"]);
+        assert_eq!(
+            plan.connectors().into_iter().collect::<Vec<_>>(),
+            vec!["github", "okta", "trail", "vault"]
+        );
+        let github = plan.step("github").unwrap();
+        assert_eq!(
+            (github.connector(), github.action()),
+            ("github", "remove_org_member")
+        );
+        assert!(
+            plan.step("undo").is_none(),
+            "restore steps are not plan steps"
+        );
+    }
+
+    #[test]
+    fn a_cycle_does_not_hang_levels() {
+        let plan = plan(vec![step("a", "x.y", &["b"]), step("b", "x.y", &["a"])]);
+        assert_eq!(ids(&plan.topological_order()), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn snapshots_without_optional_fields_still_load() {
+        let json = serde_json::json!({
+            "name": "p",
+            "steps": [{"id": "a", "uses": "github.remove_org_member"}]
+        });
+        let plan: Plan = serde_json::from_value(json).unwrap();
+        assert_eq!(plan.steps[0].with, serde_json::json!({}));
+        assert!(plan.restore.is_empty());
+        let retry: RetryPolicy = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn known_events_are_unique() {
+        let unique: BTreeSet<&str> = KNOWN_TRIGGER_EVENTS.iter().copied().collect();
+        assert_eq!(unique.len(), KNOWN_TRIGGER_EVENTS.len());
+        assert_eq!(unique.len(), 14);
     }
 }
