@@ -131,8 +131,9 @@ impl App {
             self.engine.worker_id().to_string(),
             self.jobs()?,
         );
+        let sealer = tokio::spawn(seal_evidence(self.store.clone(), shutdown.clone()));
         let cron = tokio::spawn(scheduler.run(shutdown));
-        Ok(vec![worker, cron])
+        Ok(vec![worker, sealer, cron])
     }
 
     /// Serve HTTP on `listener` with the workers running, until `shutdown`.
@@ -174,5 +175,25 @@ pub fn load_signing_key(reference: &str) -> anyhow::Result<LedgerKey> {
             LedgerKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("evidence.signing_key: {e}"))
         }
         None => anyhow::bail!("evidence.signing_key must be `file:PATH` or `env:NAME`"),
+    }
+}
+
+/// Seal staged evidence into the hash chain (PostgreSQL) every 50 ms, until shutdown;
+/// a final pass seals what the last steps staged.
+async fn seal_evidence(store: crate::store::Store, mut shutdown: watch::Receiver<bool>) {
+    if store.dialect() == crate::store::Dialect::Sqlite {
+        return; // SQLite seals as it writes
+    }
+    loop {
+        if let Err(error) = store.seal_pending().await {
+            tracing::warn!(%error, "sealing evidence failed; will retry");
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            _ = shutdown.changed() => {}
+        }
     }
 }

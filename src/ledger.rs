@@ -46,6 +46,7 @@ impl Ledger {
 
     /// Sign the current chain head (nothing to sign on an empty ledger).
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        self.store.seal_pending().await?;
         let head = self.store.evidence_head().await?;
         if head.seq == 0 {
             return Ok(None);
@@ -78,6 +79,7 @@ impl Ledger {
                 "from must be at least 1, got {from}"
             )));
         }
+        self.store.seal_pending().await?;
         let head = self.store.evidence_head().await?;
         if let Some(to) = to {
             if to < from || to > head.seq {
@@ -87,8 +89,7 @@ impl Ledger {
                 )));
             }
         }
-        let recorded = self
-            .store
+        self.store
             .append_evidence(&[AppendEvidence::new(
                 "evidence.exported",
                 actor,
@@ -96,10 +97,11 @@ impl Ledger {
                 serde_json::json!({"from": from, "to": to}),
             )])
             .await?;
-        self.checkpoint().await?;
+        // Seals what is staged (the export entry included) and signs the head.
+        let signed = self.checkpoint().await?;
         let to = match to {
             Some(to) => to,
-            None => recorded.last().map(|e| e.seq).unwrap_or(head.seq),
+            None => signed.map(|c| c.seq).unwrap_or(head.seq),
         };
         // A range ending before the head is covered by signing its last entry's hash.
         let mut checkpoints = self.store.checkpoints(from, to).await?;
@@ -156,6 +158,7 @@ impl Ledger {
     /// the chain from genesis, every checkpoint's signature and position. Entries after
     /// the newest checkpoint are reported as not yet signed, not as a failure.
     pub async fn verify_store(&self) -> Result<VerifyReport, LedgerError> {
+        self.store.seal_pending().await?;
         let head = self.store.evidence_head().await?;
         let entries = self.read_all(1, head.seq).await?;
         let checkpoints = self.store.checkpoints(1, head.seq).await?;

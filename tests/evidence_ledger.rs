@@ -30,6 +30,7 @@ async fn seeded(db: &TestDb, dir: &Path) -> (Store, Ledger) {
             ledger.checkpoint().await.unwrap();
         }
     }
+    store.seal_pending().await.unwrap();
     (store, ledger)
 }
 
