@@ -24,6 +24,7 @@ pub struct App {
     pub store: Store,
     pub engine: Engine,
     pub ledger: Arc<Ledger>,
+    okta_hook: Option<crate::http::hooks::SharedSecret>,
 }
 
 impl App {
@@ -77,11 +78,25 @@ impl App {
             settings,
         );
         let ledger = Arc::new(Ledger::new(store.clone(), key));
+        let okta_hook = match &config.idp.okta {
+            Some(okta) => {
+                let secret =
+                    crate::config::resolve_secret("idp.okta.hook_secret", &okta.hook_secret)?;
+                let header = axum::http::HeaderName::from_bytes(okta.hook_auth_header.as_bytes())
+                    .context("idp.okta.hook_auth_header")?;
+                Some(crate::http::hooks::SharedSecret::new(
+                    header,
+                    secrecy::ExposeSecret::expose_secret(&secret),
+                ))
+            }
+            None => None,
+        };
         Ok(Self {
             config: Arc::new(config),
             store,
             engine,
             ledger,
+            okta_hook,
         })
     }
 
@@ -90,6 +105,7 @@ impl App {
             store: self.store.clone(),
             engine: self.engine.clone(),
             ledger: self.ledger.clone(),
+            okta_hook: self.okta_hook.clone(),
         }
     }
 

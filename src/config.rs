@@ -34,7 +34,31 @@ pub struct Config {
     pub plans: PlansConfig,
     pub evidence: EvidenceConfig,
     pub engine: EngineConfig,
+    pub idp: IdpConfig,
     pub connectors: ConnectorsConfig,
+}
+
+/// Identity providers that tell Leaver when someone leaves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdpConfig {
+    pub okta: Option<OktaSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OktaSection {
+    /// `https://acme.okta.com`.
+    pub org_url: Option<String>,
+    /// The header Okta's event hook sends its shared secret in.
+    #[serde(default = "default_hook_auth_header")]
+    pub hook_auth_header: String,
+    /// `env:NAME` or `file:PATH`: the event hook's shared secret.
+    pub hook_secret: String,
+}
+
+fn default_hook_auth_header() -> String {
+    "Authorization".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -248,6 +272,15 @@ impl Config {
             duration_key("connectors.github.request_timeout", &github.request_timeout)?;
         }
         check_secret_ref("evidence.signing_key", &self.evidence.signing_key)?;
+        if let Some(okta) = &self.idp.okta {
+            check_secret_ref("idp.okta.hook_secret", &okta.hook_secret)?;
+            axum::http::HeaderName::from_bytes(okta.hook_auth_header.as_bytes()).map_err(|_| {
+                ConfigError::Invalid {
+                    origin: "key idp.okta.hook_auth_header".into(),
+                    message: format!("`{}` is not a valid header name", okta.hook_auth_header),
+                }
+            })?;
+        }
         Ok(())
     }
 }

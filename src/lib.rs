@@ -14,6 +14,7 @@ pub mod duration;
 pub mod engine;
 pub mod evidence;
 pub mod http;
+pub mod intake;
 pub mod ledger;
 pub mod metrics;
 pub mod plan;

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 mod evidence;
+pub mod hooks;
 pub mod offboardings;
 mod ops;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub store: Store,
     pub engine: Engine,
     pub ledger: Arc<Ledger>,
+    /// The Okta event hook's secret, when `[idp.okta]` is configured.
+    pub okta_hook: Option<hooks::SharedSecret>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -36,6 +39,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(api_not_found);
     Router::new()
         .nest("/api/v1", api)
+        .route(
+            "/hooks/okta",
+            get(hooks::okta_verify).post(hooks::okta_deliver),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

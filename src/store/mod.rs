@@ -8,6 +8,7 @@
 
 mod cron;
 mod evidence;
+mod intake;
 pub mod runs;
 mod steps;
 mod tokens;
