@@ -1,6 +1,7 @@
 //! The command line (clap). Each verb is a module; `main.rs` only parses and dispatches.
 
 mod evidence_cmd;
+mod identities;
 mod offboard;
 mod plan_cmd;
 mod serve;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Map identities to their accounts in each system (CSV import, show).
+    #[command(subcommand)]
+    Identities(identities::IdentitiesCommand),
 }
 
 pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -58,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Offboard(args) => offboard::run(load_config(&cli)?, args).await,
         Command::Evidence(command) => evidence_cmd::run(&cli, command).await,
         Command::Token(command) => token::run(load_config(&cli)?, command).await,
+        Command::Identities(command) => identities::run(load_config(&cli)?, command).await,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::store::{NewRun, NewStep, Store, StoreError, SubmitOutcome};
 use leaver_connector::Identity;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// An HR ticket the run reports to.
@@ -84,10 +85,34 @@ pub fn request_digest(request: &OffboardRequest) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Lay out a run for `plan`.
+/// The identity a run acts on: the request's, with the mapping table's accounts for
+/// systems the request does not name. Returns where each account key came from.
+pub async fn resolve_identity(
+    store: &Store,
+    requested: &Identity,
+) -> Result<(Identity, BTreeMap<String, String>), StoreError> {
+    let mut identity = requested.clone();
+    identity.email = identity.email.trim().to_string();
+    let mut sources: BTreeMap<String, String> = identity
+        .accounts
+        .keys()
+        .map(|system| (system.clone(), "request".to_string()))
+        .collect();
+    for (system, account) in store.mapped_accounts(&identity.email).await? {
+        if identity.account(&system).is_none() {
+            identity.accounts.insert(system.clone(), account);
+            sources.insert(system, "mapping".to_string());
+        }
+    }
+    Ok((identity, sources))
+}
+
+/// Lay out a run for `plan`, acting on the resolved `identity`.
 pub fn build_run(
     plan: &Plan,
     request: &OffboardRequest,
+    identity: Identity,
+    account_sources: BTreeMap<String, String>,
     idempotency_key: Option<String>,
     actor: &str,
     defaults: &StepDefaults,
@@ -149,7 +174,8 @@ pub fn build_run(
         plan: plan.name.clone(),
         plan_snapshot,
         mode: request.mode,
-        identity: request.identity.clone(),
+        identity,
+        account_sources,
         reason: request.reason.clone(),
         ticket: request
             .ticket
@@ -181,6 +207,15 @@ pub async fn submit(
             plan: request.plan.clone(),
             known: plans.names().collect::<Vec<_>>().join(", "),
         })?;
-    let run = build_run(plan, request, idempotency_key, actor, defaults)?;
+    let (identity, sources) = resolve_identity(store, &request.identity).await?;
+    let run = build_run(
+        plan,
+        request,
+        identity,
+        sources,
+        idempotency_key,
+        actor,
+        defaults,
+    )?;
     Ok(store.submit_run(&run).await?)
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod evidence;
 pub mod hooks;
+mod identities;
 pub mod offboardings;
 mod ops;
 
@@ -34,6 +35,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/offboardings/{id}", get(offboardings::get))
         .route("/offboardings/{id}/cancel", post(offboardings::cancel))
+        .route(
+            "/identities/{email}/accounts",
+            get(identities::get_accounts).put(identities::put_accounts),
+        )
         .route("/evidence/export", get(evidence::export))
         .route("/evidence/verify", get(evidence::verify))
         .fallback(api_not_found);

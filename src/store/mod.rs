@@ -8,6 +8,7 @@
 
 mod cron;
 mod evidence;
+mod identities;
 mod intake;
 pub mod runs;
 mod steps;
@@ -15,6 +16,7 @@ mod tokens;
 
 pub use cron::CronJobRow;
 pub use evidence::{AppendEvidence, EvidenceHead};
+pub use identities::{check_mapping, AccountMapping};
 pub use runs::{NewRun, NewStep, RunFilter, RunRecord, SubmitOutcome};
 pub use steps::{ClaimedStep, FinishResult, StepFinish, StepRecord};
 pub use tokens::{generate_token, token_hash, TokenRecord};

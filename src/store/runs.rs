@@ -14,6 +14,8 @@ pub struct NewRun {
     pub plan_snapshot: serde_json::Value,
     pub mode: Mode,
     pub identity: Identity,
+    /// Where each account key came from (`request`, `mapping`).
+    pub account_sources: std::collections::BTreeMap<String, String>,
     pub reason: Option<String>,
     pub ticket: Option<serde_json::Value>,
     pub trigger_event: Option<String>,
@@ -224,6 +226,7 @@ impl Store {
             "plan": run.plan,
             "mode": run.mode,
             "identity": run.identity,
+            "account_sources": run.account_sources,
             "effective_at": ms_to_rfc3339(run.effective_at),
             "sla_deadline": run.sla_deadline.map(ms_to_rfc3339),
             "ticket": run.ticket,
