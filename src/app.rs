@@ -25,6 +25,7 @@ pub struct App {
     pub engine: Engine,
     pub ledger: Arc<Ledger>,
     okta_hook: Option<crate::http::hooks::SharedSecret>,
+    scim: Option<Arc<crate::intake::scim::ScimService>>,
 }
 
 impl App {
@@ -91,12 +92,14 @@ impl App {
             }
             None => None,
         };
+        let scim = crate::intake::scim::ScimService::from_config(&config)?.map(Arc::new);
         Ok(Self {
             config: Arc::new(config),
             store,
             engine,
             ledger,
             okta_hook,
+            scim,
         })
     }
 
@@ -106,6 +109,7 @@ impl App {
             engine: self.engine.clone(),
             ledger: self.ledger.clone(),
             okta_hook: self.okta_hook.clone(),
+            scim: self.scim.clone(),
         }
     }
 
@@ -159,6 +163,17 @@ impl App {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let background = self.spawn_background(shutdown.clone())?;
+        if self.scim.is_some() {
+            // SCIM transitions a crash left between the user's write and intake.
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                match crate::intake::scim::resume_pending(&engine).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "settled pending SCIM events"),
+                    Err(error) => tracing::error!(%error, "settling pending SCIM events failed"),
+                }
+            });
+        }
         let app = router(self.state(), self.config.server.max_body_bytes);
         let mut stop = shutdown.clone();
         axum::serve(listener, app)

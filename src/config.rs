@@ -36,6 +36,65 @@ pub struct Config {
     pub engine: EngineConfig,
     pub idp: IdpConfig,
     pub connectors: ConnectorsConfig,
+    /// The SCIM 2.0 server at /scim/v2 (Okta or Entra provisioning points at it).
+    pub scim: Option<ScimSection>,
+    /// HR ticket systems that `ticket.update` reports to.
+    pub tickets: TicketsConfig,
+}
+
+/// `[scim]`: the SCIM 2.0 service provider. Deactivating (`active` true → false) or
+/// deleting a user starts the plans triggered by `<provider>.scim.deactivate` or
+/// `<provider>.scim.delete`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimSection {
+    /// `env:NAME` or `file:PATH`: the bearer token the provisioning client sends.
+    pub token: String,
+    /// Which identity provider provisions (`entra` or `okta`): names the trigger
+    /// prefix and the identities' `idp`.
+    #[serde(default)]
+    pub provider: ScimProvider,
+    /// How long after a deactivation the offboarding takes effect (e.g. "0s", "24h");
+    /// a reactivation before then cancels it.
+    #[serde(default = "default_deactivation_grace")]
+    pub deactivation_grace: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScimProvider {
+    #[default]
+    Entra,
+    Okta,
+}
+
+impl ScimProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimProvider::Entra => "entra",
+            ScimProvider::Okta => "okta",
+        }
+    }
+}
+
+fn default_deactivation_grace() -> String {
+    "0s".into()
+}
+
+impl ScimSection {
+    /// The grace as a duration; zero ("0s", the default) means none.
+    pub fn grace_duration(&self) -> Result<Duration, ConfigError> {
+        let text = self.deactivation_grace.trim();
+        let zero = text.starts_with('0')
+            && text
+                .trim_start_matches('0')
+                .chars()
+                .all(|c| c.is_ascii_alphabetic());
+        if zero {
+            return Ok(Duration::ZERO);
+        }
+        duration_key("scim.deactivation_grace", text)
+    }
 }
 
 /// Identity providers that tell Leaver when someone leaves.
@@ -188,6 +247,21 @@ fn duration_key(key: &str, text: &str) -> Result<Duration, ConfigError> {
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectorsConfig {
     pub github: Option<GithubSection>,
+    pub vault: Option<VaultSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// Vault's address without `/v1` (`https://vault.internal:8200`).
+    pub addr: String,
+    /// `env:NAME` or `file:PATH`: the token sent as `X-Vault-Token`.
+    pub token: String,
+    /// Default namespace (`X-Vault-Namespace`) for actions that do not name one.
+    pub namespace: Option<String>,
+    /// Time limit of one Vault request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -210,6 +284,53 @@ fn default_github_api() -> String {
 
 fn default_request_timeout() -> String {
     "30s".into()
+}
+
+/// `[tickets.*]`: the HR ticket systems the `ticket.update` action posts progress notes
+/// and the final summary to. A run's ticket reference (`{"system": "jira", "key":
+/// "HR-4312"}`) names the section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketsConfig {
+    pub jira: Option<JiraSection>,
+    pub servicenow: Option<ServiceNowSection>,
+}
+
+/// `[tickets.jira]`: Jira Cloud, REST API v3, Basic auth with an API token.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JiraSection {
+    /// The site (`https://acme.atlassian.net`).
+    pub base_url: String,
+    /// The Atlassian account email of the API user.
+    pub email: String,
+    /// `env:NAME` or `file:PATH`: that account's API token.
+    pub api_token: String,
+    /// Time limit of one Jira request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+}
+
+/// `[tickets.servicenow]`: ServiceNow Table API, Basic auth.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNowSection {
+    /// The instance (`https://acme.service-now.com`).
+    pub instance_url: String,
+    /// The integration user.
+    pub username: String,
+    /// `env:NAME` or `file:PATH`: its password.
+    pub password: String,
+    /// The table whose `number` the ticket key is (HR Service Delivery cases by default).
+    #[serde(default = "default_servicenow_table")]
+    pub table: String,
+    /// Time limit of one ServiceNow request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+}
+
+fn default_servicenow_table() -> String {
+    "sn_hr_core_case".into()
 }
 
 impl Config {
@@ -271,7 +392,26 @@ impl Config {
             check_secret_ref("connectors.github.token", &github.token)?;
             duration_key("connectors.github.request_timeout", &github.request_timeout)?;
         }
+        if let Some(vault) = &self.connectors.vault {
+            check_secret_ref("connectors.vault.token", &vault.token)?;
+            duration_key("connectors.vault.request_timeout", &vault.request_timeout)?;
+        }
+        if let Some(jira) = &self.tickets.jira {
+            check_secret_ref("tickets.jira.api_token", &jira.api_token)?;
+            duration_key("tickets.jira.request_timeout", &jira.request_timeout)?;
+        }
+        if let Some(servicenow) = &self.tickets.servicenow {
+            check_secret_ref("tickets.servicenow.password", &servicenow.password)?;
+            duration_key(
+                "tickets.servicenow.request_timeout",
+                &servicenow.request_timeout,
+            )?;
+        }
         check_secret_ref("evidence.signing_key", &self.evidence.signing_key)?;
+        if let Some(scim) = &self.scim {
+            check_secret_ref("scim.token", &scim.token)?;
+            scim.grace_duration()?;
+        }
         if let Some(okta) = &self.idp.okta {
             check_secret_ref("idp.okta.hook_secret", &okta.hook_secret)?;
             axum::http::HeaderName::from_bytes(okta.hook_auth_header.as_bytes()).map_err(|_| {
@@ -484,6 +624,80 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("env:NAME"), "{message}");
         assert!(!message.contains("ghp_canary_value"), "{message}");
+    }
+
+    #[test]
+    fn scim_section_defaults_and_overrides() {
+        let config =
+            Config::from_toml_with_env("[scim]\ntoken = \"env:SCIM_TOKEN\"\n", "t", env(&[]))
+                .unwrap();
+        let scim = config.scim.unwrap();
+        assert_eq!(scim.provider, ScimProvider::Entra);
+        assert_eq!(scim.grace_duration().unwrap(), Duration::ZERO);
+        let config = Config::from_toml_with_env(
+            "[scim]\ntoken = \"env:SCIM_TOKEN\"\n",
+            "t",
+            env(&[
+                ("LEAVER_SCIM_PROVIDER", "okta"),
+                ("LEAVER_SCIM_DEACTIVATION_GRACE", "24h"),
+            ]),
+        )
+        .unwrap();
+        let scim = config.scim.unwrap();
+        assert_eq!(scim.provider, ScimProvider::Okta);
+        assert_eq!(scim.grace_duration().unwrap(), Duration::from_secs(86400));
+        for (text, needle) in [
+            ("[scim]\ntoken = \"scim-canary-literal\"\n", "env:NAME"),
+            (
+                "[scim]\ntoken = \"env:T\"\nprovider = \"google\"\n",
+                "google",
+            ),
+            (
+                "[scim]\ntoken = \"env:T\"\ndeactivation_grace = \"soon\"\n",
+                "scim.deactivation_grace",
+            ),
+        ] {
+            let message = Config::from_toml_with_env(text, "t", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(needle), "{message}");
+            assert!(!message.contains("scim-canary-literal"), "{message}");
+        }
+    }
+
+    #[test]
+    fn ticket_sections_defaults_overrides_and_secrets() {
+        let text = "[tickets.jira]\nbase_url = \"https://acme.atlassian.net\"\nemail = \"bot@acme.com\"\napi_token = \"env:JIRA_TOKEN\"\n\
+                    [tickets.servicenow]\ninstance_url = \"https://acme.service-now.com\"\nusername = \"leaver\"\npassword = \"file:/run/sn\"\n";
+        let config = Config::from_toml_with_env(
+            text,
+            "t",
+            env(&[("LEAVER_TICKETS_SERVICENOW_TABLE", "incident")]),
+        )
+        .unwrap();
+        let jira = config.tickets.jira.unwrap();
+        assert_eq!(jira.request_timeout, "30s");
+        let servicenow = config.tickets.servicenow.unwrap();
+        assert_eq!(servicenow.table, "incident");
+        let config = Config::from_toml_with_env(
+            "[tickets.servicenow]\ninstance_url = \"https://x\"\nusername = \"u\"\npassword = \"env:P\"\n",
+            "t",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(config.tickets.servicenow.unwrap().table, "sn_hr_core_case");
+        for (text, needle) in [
+            ("[tickets.jira]\nbase_url = \"https://x\"\nemail = \"e\"\napi_token = \"jira-canary-literal\"\n", "tickets.jira.api_token"),
+            ("[tickets.servicenow]\ninstance_url = \"https://x\"\nusername = \"u\"\npassword = \"jira-canary-literal\"\n", "tickets.servicenow.password"),
+            ("[tickets.jira]\nbase_url = \"https://x\"\nemail = \"e\"\napi_token = \"env:T\"\nrequest_timeout = \"soon\"\n", "tickets.jira.request_timeout"),
+            ("[tickets.zendesk]\nurl = \"x\"\n", "zendesk"),
+        ] {
+            let message = Config::from_toml_with_env(text, "t", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(needle), "{message}");
+            assert!(!message.contains("jira-canary-literal"), "{message}");
+        }
     }
 
     #[test]

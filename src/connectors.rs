@@ -1,7 +1,7 @@
 //! Building the connector registry from configuration. Adding a connector touches its
 //! own crate and one registration here.
 
-use crate::config::{resolve_secret, Config, ConfigError};
+use crate::config::{resolve_secret, Config, ConfigError, GithubSection, VaultSection};
 use crate::duration::parse_duration;
 use leaver_connector::Registry;
 use secrecy::ExposeSecret;
@@ -22,28 +22,45 @@ pub enum ConnectorSetupError {
 pub fn build_registry(config: &Config) -> Result<Registry, ConnectorSetupError> {
     let mut registry = Registry::new();
     if let Some(github) = &config.connectors.github {
-        let token = resolve_secret("connectors.github.token", &github.token)?;
-        let request_timeout = parse_duration(&github.request_timeout).map_err(|message| {
-            ConnectorSetupError::Build {
-                connector: "github",
-                message,
-            }
-        })?;
-        let connector =
-            leaver_connector_github::GithubConnector::new(leaver_connector_github::GithubConfig {
-                api_url: github.api_url.clone(),
-                org: github.org.clone(),
-                token: token.expose_secret().to_string(),
-                request_timeout,
-                ..leaver_connector_github::GithubConfig::default()
-            })
-            .map_err(|e| ConnectorSetupError::Build {
-                connector: "github",
-                message: e.to_string(),
-            })?;
-        registry.register(Arc::new(connector));
+        registry.register(Arc::new(github_connector(github)?));
+    }
+    if let Some(vault) = &config.connectors.vault {
+        registry.register(Arc::new(vault_connector(vault)?));
     }
     Ok(registry)
+}
+
+fn build_error(connector: &'static str) -> impl Fn(String) -> ConnectorSetupError {
+    move |message| ConnectorSetupError::Build { connector, message }
+}
+
+fn github_connector(
+    github: &GithubSection,
+) -> Result<leaver_connector_github::GithubConnector, ConnectorSetupError> {
+    let token = resolve_secret("connectors.github.token", &github.token)?;
+    let request_timeout = parse_duration(&github.request_timeout).map_err(build_error("github"))?;
+    leaver_connector_github::GithubConnector::new(leaver_connector_github::GithubConfig {
+        api_url: github.api_url.clone(),
+        org: github.org.clone(),
+        token: token.expose_secret().to_string(),
+        request_timeout,
+        ..leaver_connector_github::GithubConfig::default()
+    })
+    .map_err(|e| build_error("github")(e.to_string()))
+}
+
+fn vault_connector(
+    vault: &VaultSection,
+) -> Result<leaver_connector_vault::VaultConnector, ConnectorSetupError> {
+    let token = resolve_secret("connectors.vault.token", &vault.token)?;
+    let request_timeout = parse_duration(&vault.request_timeout).map_err(build_error("vault"))?;
+    leaver_connector_vault::VaultConnector::new(leaver_connector_vault::VaultConfig {
+        addr: vault.addr.clone(),
+        token: token.expose_secret().to_string(),
+        namespace: vault.namespace.clone(),
+        request_timeout,
+    })
+    .map_err(|e| build_error("vault")(e.to_string()))
 }
 
 /// Every connector Leaver knows, for validating plans: the configured ones, plus a
@@ -60,6 +77,13 @@ pub fn build_catalog(configured: &Registry) -> Result<Registry, ConnectorSetupEr
             connector: "github",
             message: e.to_string(),
         })?;
+        catalog.register(Arc::new(spec_only));
+    }
+    if catalog.get("vault").is_none() {
+        let spec_only = leaver_connector_vault::VaultConnector::new(
+            leaver_connector_vault::VaultConfig::default(),
+        )
+        .map_err(|e| build_error("vault")(e.to_string()))?;
         catalog.register(Arc::new(spec_only));
     }
     Ok(catalog)

@@ -4,7 +4,7 @@
 
 use crate::evidence::evidence_time_now;
 use crate::evidence::{
-    self, BundleHeader, BundleWriter, Checkpoint, Entry, LedgerKey, VerifyReport,
+    self, BundleHeader, BundleWriter, ChainVerifier, Checkpoint, LedgerKey, VerifyReport,
 };
 use crate::store::{AppendEvidence, Store, StoreError};
 
@@ -142,29 +142,39 @@ impl Ledger {
         })
     }
 
-    async fn read_all(&self, from: i64, to: i64) -> Result<Vec<Entry>, LedgerError> {
-        let mut entries = Vec::new();
-        let mut next = from;
-        while next <= to {
-            let page = self.store.evidence_range(next, to, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            next = last.seq + 1;
-            entries.extend(page);
-        }
-        Ok(entries)
-    }
-
     /// Verify the ledger in the database exactly as an auditor verifies an export:
     /// the chain from genesis, every checkpoint's signature and position. Entries after
     /// the newest checkpoint are reported as not yet signed, not as a failure.
     pub async fn verify_store(&self) -> Result<VerifyReport, LedgerError> {
         self.store.seal_pending().await?;
         let head = self.store.evidence_head().await?;
-        let entries = self.read_all(1, head.seq).await?;
         let checkpoints = self.store.checkpoints(1, head.seq).await?;
-        Ok(evidence::verify_chain_with_checkpoints(
-            evidence::GENESIS_HASH,
-            entries,
+        let failed = |reason: String| {
+            VerifyReport::failed(evidence::VerifyFailure {
+                seq: None,
+                line: None,
+                reason,
+            })
+        };
+        let chain = match ChainVerifier::new(evidence::GENESIS_HASH, None) {
+            Ok(chain) => chain,
+            Err(reason) => return Ok(failed(reason)),
+        };
+        // Page through the ledger: memory stays flat however long it is.
+        let mut chain = chain.remember(checkpoints.iter().map(|c| c.seq));
+        let mut next = 1;
+        'pages: while next <= head.seq {
+            let page = self.store.evidence_range(next, head.seq, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            next = last.seq + 1;
+            for entry in &page {
+                if !chain.push(entry, None, false) {
+                    break 'pages;
+                }
+            }
+        }
+        Ok(evidence::finish_with_checkpoints(
+            &chain,
             &checkpoints,
             &self.key.verifying_key(),
             false,

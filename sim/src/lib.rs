@@ -7,15 +7,28 @@
 //!
 //! Layout — one module per upstream, plus what they share:
 //! - [`github`]: the GitHub REST API ([`github::GithubSim`]).
+//! - [`vault`]: the HashiCorp Vault HTTP API ([`vault::VaultSim`]).
+//! - [`entra`]: the Microsoft identity platform token endpoint and Graph v1.0
+//!   ([`entra::EntraSim`]): users, delta, subscriptions, change notifications.
+//! - [`jira`]: the Jira Cloud REST API v3 ([`jira::JiraSim`]): issues and ADF comments.
+//! - [`servicenow`]: the ServiceNow Table API ([`servicenow::ServiceNowSim`]): records,
+//!   work notes (the `sys_journal_field` journal), encoded queries, pagination.
+//! - [`okta`]: the Okta org authorization server (`private_key_jwt`) and Management API
+//!   ([`okta::OktaSim`]): users, lifecycle, sessions, OAuth tokens, the System Log.
 //! - [`faults`]: vendor-neutral fault injection (latency, statuses, rate limits, hangs,
 //!   seeded random faults), rendered by each simulator in its vendor's wire format.
 //! - `server` (private): binding 127.0.0.1, serving an axum router, shutdown on drop.
 //!
-//! Okta, Entra, Vault and GitLab simulators are added as sibling modules reusing
+//! Okta and GitLab simulators are added as sibling modules reusing
 //! `server` and [`faults`].
 
+pub mod entra;
 pub mod faults;
 pub mod github;
+pub mod jira;
+pub mod okta;
 mod server;
+pub mod servicenow;
+pub mod vault;
 
 pub use server::SimError;

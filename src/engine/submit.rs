@@ -137,6 +137,7 @@ pub fn build_run(
                 connector: def.uses.split('.').next().unwrap_or_default().to_string(),
                 params: def.with.clone(),
                 needs: def.needs.clone(),
+                when: def.when,
                 max_attempts: def
                     .retry
                     .as_ref()
@@ -163,6 +164,7 @@ pub fn build_run(
         connector: "leaver".to_string(),
         params: serde_json::json!({}),
         needs: plan.steps.iter().map(|s| s.id.clone()).collect(),
+        when: crate::dag::StepWhen::Always,
         max_attempts: defaults.max_attempts.max(1),
         initial_backoff_ms: ms(defaults.initial_backoff),
         max_backoff_ms: ms(defaults.max_backoff),

@@ -75,6 +75,7 @@ pub use signing::{
     verify_checkpoint_with, Checkpoint, KeyError, LedgerKey,
 };
 pub use verify::{
-    verify_bundle, verify_bundle_reader, verify_bundle_with_key, verify_chain_with_checkpoints,
-    verify_entries, ChainReport, ChainVerifier, VerifyFailure, VerifyReport,
+    finish_with_checkpoints, verify_bundle, verify_bundle_reader, verify_bundle_with_key,
+    verify_chain_with_checkpoints, verify_entries, ChainReport, ChainVerifier, VerifyFailure,
+    VerifyReport,
 };

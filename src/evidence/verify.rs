@@ -116,7 +116,7 @@ impl VerifyReport {
         }
     }
 
-    fn failed(failure: VerifyFailure) -> Self {
+    pub fn failed(failure: VerifyFailure) -> Self {
         Self {
             failure: Some(failure),
             ..Self::empty()
@@ -675,13 +675,25 @@ where
             break;
         }
     }
+    finish_with_checkpoints(&chain, checkpoints, key, require_last_signed)
+}
+
+/// The report of a chain fed entry by entry (e.g. page by page from a database):
+/// checks `checkpoints` against it as `verify_chain_with_checkpoints` does. Build the
+/// verifier with `.remember(checkpoint seqs)` so their hashes are kept.
+pub fn finish_with_checkpoints(
+    chain: &ChainVerifier,
+    checkpoints: &[Checkpoint],
+    key: &VerifyingKey,
+    require_last_signed: bool,
+) -> VerifyReport {
     let mut checker = CheckpointChecker::new(key, None);
     for checkpoint in checkpoints {
-        checker.check(&chain, checkpoint, None);
+        checker.check(chain, checkpoint, None);
     }
     finish(
         VerifyReport::empty(),
-        &chain,
+        chain,
         checker,
         None,
         require_last_signed,

@@ -25,6 +25,8 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     /// The Okta event hook's secret, when `[idp.okta]` is configured.
     pub okta_hook: Option<hooks::SharedSecret>,
+    /// The SCIM server's settings, when `[scim]` is configured.
+    pub scim: Option<Arc<crate::intake::scim::ScimService>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -44,6 +46,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(api_not_found);
     Router::new()
         .nest("/api/v1", api)
+        .nest("/scim/v2", crate::intake::scim::router(state.clone()))
         .route(
             "/hooks/okta",
             get(hooks::okta_verify).post(hooks::okta_deliver),

@@ -3,6 +3,7 @@
 //! records every event once and starts the plans its trigger names.
 
 pub mod okta;
+pub mod scim;
 
 use crate::engine::{Engine, OffboardRequest, SubmitError};
 use crate::store::{AppendEvidence, StoreError, SubmitOutcome};
@@ -52,6 +53,16 @@ pub enum IntakeError {
 /// the event is marked as taken, with an idempotency key per (event, plan): a crash in
 /// between makes the redelivery finish the job without a second run.
 pub async fn start(engine: &Engine, event: &IdpEvent) -> Result<IntakeOutcome, IntakeError> {
+    start_at(engine, event, None).await
+}
+
+/// `start`, with the runs taking effect at `effective_at` (a scheduled termination,
+/// e.g. the SCIM server's `deactivation_grace`) instead of now.
+pub async fn start_at(
+    engine: &Engine,
+    event: &IdpEvent,
+    effective_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<IntakeOutcome, IntakeError> {
     let store = engine.store();
     if store.intake_seen(event.source, &event.event_id).await? {
         return Ok(IntakeOutcome::Duplicate);
@@ -81,7 +92,7 @@ pub async fn start(engine: &Engine, event: &IdpEvent) -> Result<IntakeOutcome, I
                     identity: identity.clone(),
                     plan: plan.clone(),
                     mode: crate::domain::Mode::Live,
-                    effective_at: None,
+                    effective_at,
                     ticket: None,
                     reason: Some(format!("{} event {}", event.source, event.event_type)),
                     trigger: Some(trigger.clone()),

@@ -47,6 +47,8 @@ pub(super) struct RawStep {
     #[serde(default)]
     pub needs: Vec<Spanned<String>>,
     #[serde(default)]
+    pub when: Option<Spanned<String>>,
+    #[serde(default)]
     pub retry: Option<Spanned<RawRetry>>,
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
@@ -463,7 +465,7 @@ broken.yaml:18:48: retry.initial_backoff (10m) is longer than retry.max_backoff 
         );
         assert_eq!(
             report("unknown-key.yaml"),
-            "unknown-key.yaml:6:5: unknown field `whith`, expected one of id, uses, with, needs, retry, timeout"
+            "unknown-key.yaml:6:5: unknown field `whith`, expected one of id, uses, with, needs, when, retry, timeout"
         );
         let valid =
             load_plan_file(&repo_path("tests/fixtures/plans/valid.yaml"), &catalog).unwrap();

@@ -21,5 +21,5 @@ mod testing;
 pub use error::{format_errors, PlanError};
 pub use explain::{explain, Explanation, StepExplanation, EXPLAIN_RUN_ID};
 pub use load::{load_plan_file, load_plan_str};
-pub use model::{Plan, PlanSet, RetryPolicy, StepDef, Trigger, KNOWN_TRIGGER_EVENTS};
+pub use model::{Plan, PlanSet, RetryPolicy, StepDef, StepWhen, Trigger, KNOWN_TRIGGER_EVENTS};
 pub use schema::{json_schema, SCHEMA_ID};

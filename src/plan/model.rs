@@ -1,5 +1,6 @@
 //! The validated plan, as the engine uses it and snapshots it into each run (JSON).
 
+pub use crate::dag::StepWhen;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,6 +14,8 @@ pub const KNOWN_TRIGGER_EVENTS: &[&str] = &[
     "okta.application.user_membership.remove",
     "entra.scim.deactivate",
     "entra.scim.delete",
+    "okta.scim.deactivate",
+    "okta.scim.delete",
     "entra.graph.disabled",
     "entra.graph.deleted",
     "scim.deactivate",
@@ -58,6 +61,11 @@ pub struct StepDef {
     pub with: serde_json::Value,
     #[serde(default)]
     pub needs: Vec<String>,
+    /// `success` (default): run once every step in `needs` succeeded, skipped if one
+    /// did not; `always`: run once every step in `needs` has ended, whatever the
+    /// outcome.
+    #[serde(default, skip_serializing_if = "StepWhen::is_success")]
+    pub when: StepWhen,
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
     #[serde(default, with = "crate::duration::text::option")]
@@ -205,6 +213,7 @@ mod tests {
             uses: uses.into(),
             with: empty_object(),
             needs: needs.iter().map(|n| n.to_string()).collect(),
+            when: StepWhen::Success,
             retry: None,
             timeout: None,
             line: 1,
@@ -288,6 +297,6 @@ mod tests {
     fn known_events_are_unique() {
         let unique: BTreeSet<&str> = KNOWN_TRIGGER_EVENTS.iter().copied().collect();
         assert_eq!(unique.len(), KNOWN_TRIGGER_EVENTS.len());
-        assert_eq!(unique.len(), 14);
+        assert_eq!(unique.len(), 16);
     }
 }

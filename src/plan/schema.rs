@@ -101,6 +101,11 @@ pub fn json_schema(registry: &Registry) -> Value {
                 "uniqueItems": true,
                 "description": "Steps that must be done before this one; the others run in parallel."
             },
+            "when": {
+                "enum": crate::dag::StepWhen::ALL.iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+                "default": "success",
+                "description": "success: run once every step in `needs` succeeded (skipped if one did not); always: run once every step in `needs` has ended, whatever the outcome (e.g. a final report)."
+            },
             "retry": {
                 "type": "object",
                 "additionalProperties": false,
@@ -243,6 +248,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("{reference}"));
             assert!(schema["$defs"].get(def).is_some(), "dangling {reference}");
         }
+        assert_eq!(
+            step["properties"]["when"]["enum"],
+            json!(["success", "always"])
+        );
         let events =
             schema["properties"]["trigger"]["properties"]["events"]["items"]["enum"].clone();
         assert_eq!(events.as_array().unwrap().len(), KNOWN_TRIGGER_EVENTS.len());

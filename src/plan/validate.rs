@@ -4,7 +4,7 @@
 use super::cycles::find_cycles;
 use super::error::{Errors, PlanError};
 use super::load::{RawPlan, RawRetry, RawStep};
-use super::model::{Plan, RetryPolicy, StepDef, Trigger, KNOWN_TRIGGER_EVENTS};
+use super::model::{Plan, RetryPolicy, StepDef, StepWhen, Trigger, KNOWN_TRIGGER_EVENTS};
 use crate::domain::SWEEP_STEP_ID;
 use crate::duration::parse_duration;
 use leaver_connector::Registry;
@@ -191,6 +191,13 @@ fn check_steps(
             }
         }
         let with = check_action(raw, registry, errors);
+        let when = match &step.when {
+            None => StepWhen::default(),
+            Some(when) => when.value.parse().unwrap_or_else(|reason: String| {
+                errors.at(&when.referenced, reason);
+                StepWhen::default()
+            }),
+        };
         let retry = step.retry.as_ref().map(|r| retry_policy(&r.value, errors));
         let timeout = step
             .timeout
@@ -207,6 +214,7 @@ fn check_steps(
             uses: step.uses.value.clone(),
             with,
             needs,
+            when,
             retry,
             timeout,
             line: raw.referenced.line(),
@@ -634,6 +642,42 @@ mod tests {
         assert!(reasons[0].contains("also a step id in `steps`"));
         assert!(reasons[1].contains("unknown action `fake.remov`"));
         assert!(reasons[2].contains("needs unknown step `zz` (steps in `restore`: a)"));
+    }
+
+    #[test]
+    fn when_accepts_success_and_always_and_locates_anything_else() {
+        let (registry, _) = registry();
+        let text = plan(&[
+            step("a", ""),
+            "  - id: report\n    uses: fake.needs_path\n    with: { path: x }\n    needs: [a]\n    when: always\n".to_string(),
+            "  - id: after\n    uses: fake.needs_path\n    with: { path: x }\n    needs: [a]\n    when: success\n".to_string(),
+        ]
+        .concat());
+        let loaded = load_plan_str(&text, "p", &registry).unwrap();
+        let whens: Vec<StepWhen> = loaded.steps.iter().map(|s| s.when).collect();
+        assert_eq!(
+            whens,
+            vec![StepWhen::Success, StepWhen::Always, StepWhen::Success]
+        );
+        let snapshot = serde_json::to_value(&loaded).unwrap();
+        assert_eq!(snapshot["steps"][1]["when"], "always");
+        assert!(
+            snapshot["steps"][0].get("when").is_none(),
+            "the default is left out"
+        );
+
+        let error = one_error(&plan(
+            "  - id: a\n    uses: fake.needs_path\n    with: { path: x }\n    when: sometimes\n",
+        ));
+        assert_eq!((error.line, error.column), (6, 11));
+        assert_eq!(
+            error.reason,
+            "unknown `when` value `sometimes` (expected one of: success, always)"
+        );
+        let error = one_error(&plan(
+            "  - id: a\n    uses: fake.needs_path\n    with: { path: x }\n    when: [always]\n",
+        ));
+        assert_eq!(error.line, 6);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod evidence;
 mod identities;
 mod intake;
 pub mod runs;
+mod scim;
 mod steps;
 mod tokens;
 
@@ -18,6 +19,7 @@ pub use cron::CronJobRow;
 pub use evidence::{AppendEvidence, EvidenceHead};
 pub use identities::{check_mapping, AccountMapping};
 pub use runs::{NewRun, NewStep, RunFilter, RunRecord, SubmitOutcome};
+pub use scim::{user_name_key, ScimCancellation, ScimUserRecord, ScimUserScope, ScimUserWrite};
 pub use steps::{ClaimedStep, FinishResult, StepFinish, StepRecord};
 pub use tokens::{generate_token, token_hash, TokenRecord};
 

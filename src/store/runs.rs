@@ -37,6 +37,8 @@ pub struct NewStep {
     pub connector: String,
     pub params: serde_json::Value,
     pub needs: Vec<String>,
+    /// Plan key `when`: run after every need succeeded, or after every need ended.
+    pub when: crate::dag::StepWhen,
     pub max_attempts: u32,
     pub initial_backoff_ms: i64,
     pub max_backoff_ms: i64,
@@ -202,8 +204,8 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO steps (run_id, step_id, position, uses, connector, params, needs, status, \
-                 max_attempts, initial_backoff_ms, max_backoff_ms, timeout_ms, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 max_attempts, initial_backoff_ms, max_backoff_ms, timeout_ms, next_attempt_at, run_when) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&run.id)
             .bind(&step.step_id)
@@ -218,6 +220,7 @@ impl Store {
             .bind(step.max_backoff_ms)
             .bind(step.timeout_ms)
             .bind(run.effective_at)
+            .bind(step.when.as_str())
             .execute(&mut *tx)
             .await
             .context("creating a step")?;
@@ -233,7 +236,13 @@ impl Store {
             "reason": run.reason,
             "trigger": run.trigger_event,
             "idempotency_key": run.idempotency_key,
-            "steps": run.steps.iter().map(|s| serde_json::json!({"id": s.step_id, "uses": s.uses, "needs": s.needs})).collect::<Vec<_>>(),
+            "steps": run.steps.iter().map(|s| {
+                let mut step = serde_json::json!({"id": s.step_id, "uses": s.uses, "needs": s.needs});
+                if !s.when.is_success() {
+                    step["when"] = serde_json::json!(s.when);
+                }
+                step
+            }).collect::<Vec<_>>(),
         });
         self.append_evidence_tx(
             &mut tx,

@@ -403,19 +403,22 @@ impl Store {
         run_id: &str,
         now: i64,
     ) -> Result<Vec<Transition>, StoreError> {
-        let rows = sqlx::query("SELECT step_id, status, needs FROM steps WHERE run_id = $1")
-            .bind(run_id)
-            .fetch_all(&mut **tx)
-            .await
-            .context("reading a run's steps")?;
+        let rows =
+            sqlx::query("SELECT step_id, status, needs, run_when FROM steps WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(&mut **tx)
+                .await
+                .context("reading a run's steps")?;
         let mut states = Vec::with_capacity(rows.len());
         for row in &rows {
             let status: String = row.try_get("status").context("reading a run's steps")?;
             let needs: String = row.try_get("needs").context("reading a run's steps")?;
+            let when: String = row.try_get("run_when").context("reading a run's steps")?;
             states.push(StepState {
                 step_id: row.try_get("step_id").context("reading a run's steps")?,
                 status: status.parse().map_err(corrupt)?,
                 needs: serde_json::from_str(&needs).map_err(|e| corrupt(format!("needs: {e}")))?,
+                when: when.parse().map_err(corrupt)?,
             });
         }
         let transitions = dag::transitions(&states);
@@ -462,7 +465,7 @@ impl Store {
     ) -> Result<RunStatus, StoreError> {
         let run_id = &claimed.step.run_id;
         let rows = sqlx::query(
-            "SELECT status, finished_at FROM steps WHERE run_id = $1 AND step_id <> $2",
+            "SELECT status, finished_at, connector FROM steps WHERE run_id = $1 AND step_id <> $2",
         )
         .bind(run_id)
         .bind(SWEEP_STEP_ID)
@@ -470,6 +473,7 @@ impl Store {
         .await
         .context("reading a run's steps")?;
         let mut statuses = Vec::with_capacity(rows.len());
+        let mut reports = Vec::new();
         let mut revoked_at: Option<i64> = None;
         for row in &rows {
             let status: String = row.try_get("status").context("reading a run's steps")?;
@@ -477,6 +481,12 @@ impl Store {
             let finished: Option<i64> = row
                 .try_get("finished_at")
                 .context("reading a run's steps")?;
+            let connector: String = row.try_get("connector").context("reading a run's steps")?;
+            if dag::is_reporting(&connector) {
+                // Reporting (an HR ticket update) is not a revocation.
+                reports.push(status);
+                continue;
+            }
             if status == StepStatus::Succeeded {
                 revoked_at = revoked_at.max(finished);
             }
@@ -485,8 +495,9 @@ impl Store {
         let residual_found = residual
             .and_then(|r| r.as_array())
             .is_some_and(|holdings| !holdings.is_empty());
-        let final_status = dag::final_status(
+        let final_status = dag::final_status_with_reports(
             &statuses,
+            &reports,
             residual_found,
             sweep_status == StepStatus::Succeeded,
             claimed.run.mode == Mode::DryRun,
