@@ -26,6 +26,8 @@ pub struct App {
     pub ledger: Arc<Ledger>,
     okta_hook: Option<crate::http::hooks::SharedSecret>,
     scim: Option<Arc<crate::intake::scim::ScimService>>,
+    entra: Option<Arc<crate::intake::entra::EntraIntake>>,
+    okta_reconcile: Option<Arc<crate::intake::okta_reconcile::OktaReconciler>>,
 }
 
 impl App {
@@ -49,6 +51,12 @@ impl App {
             .with_context(|| {
                 format!("opening the database {}", redact_url(&config.database.url))
             })?;
+        // The ticket connector reads runs and evidence: it needs the store.
+        let mut registry = registry;
+        registry.register(Arc::new(
+            crate::tickets::TicketConnector::new(store.clone(), &config.tickets)
+                .context("setting up [tickets]")?,
+        ));
         let registry = Arc::new(registry);
         let plans = PlanSet::load_dir(&config.plans.dir, &catalog).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -85,14 +93,20 @@ impl App {
                     crate::config::resolve_secret("idp.okta.hook_secret", &okta.hook_secret)?;
                 let header = axum::http::HeaderName::from_bytes(okta.hook_auth_header.as_bytes())
                     .context("idp.okta.hook_auth_header")?;
-                Some(crate::http::hooks::SharedSecret::new(
-                    header,
-                    secrecy::ExposeSecret::expose_secret(&secret),
-                ))
+                Some(
+                    crate::http::hooks::SharedSecret::new(
+                        header,
+                        secrecy::ExposeSecret::expose_secret(&secret),
+                    )
+                    .with_own_client(okta.client_id.clone()),
+                )
             }
             None => None,
         };
         let scim = crate::intake::scim::ScimService::from_config(&config)?.map(Arc::new);
+        let entra = crate::intake::entra::EntraIntake::from_config(&config)?.map(Arc::new);
+        let okta_reconcile =
+            crate::intake::okta_reconcile::OktaReconciler::from_config(&config)?.map(Arc::new);
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -100,7 +114,19 @@ impl App {
             ledger,
             okta_hook,
             scim,
+            entra,
+            okta_reconcile,
         })
+    }
+
+    /// The Microsoft Graph intake, when `[idp.entra]` is configured.
+    pub fn entra(&self) -> Option<&Arc<crate::intake::entra::EntraIntake>> {
+        self.entra.as_ref()
+    }
+
+    /// The Okta System Log reconciliation, when `[idp.okta]` has client credentials.
+    pub fn okta_reconciler(&self) -> Option<&Arc<crate::intake::okta_reconcile::OktaReconciler>> {
+        self.okta_reconcile.as_ref()
     }
 
     pub fn state(&self) -> AppState {
@@ -110,6 +136,7 @@ impl App {
             ledger: self.ledger.clone(),
             okta_hook: self.okta_hook.clone(),
             scim: self.scim.clone(),
+            entra: self.entra.clone(),
         }
     }
 
@@ -131,7 +158,14 @@ impl App {
             }),
         )
         .map_err(|e| anyhow::anyhow!("evidence.checkpoint_schedule: {e}"))?;
-        Ok(vec![checkpoint])
+        let mut jobs = vec![checkpoint];
+        if let Some(entra) = &self.entra {
+            jobs.extend(crate::intake::entra::jobs(&self.engine, entra)?);
+        }
+        if let Some(okta) = &self.okta_reconcile {
+            jobs.push(crate::intake::okta_reconcile::job(&self.engine, okta)?);
+        }
+        Ok(jobs)
     }
 
     /// Start the worker and the scheduler (unless `engine.workers = false`) in the
@@ -165,14 +199,36 @@ impl App {
         let background = self.spawn_background(shutdown.clone())?;
         if self.scim.is_some() {
             // SCIM transitions a crash left between the user's write and intake.
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                match crate::intake::scim::resume_pending(&engine).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(events = n, "settled pending SCIM events"),
-                    Err(error) => tracing::error!(%error, "settling pending SCIM events failed"),
-                }
-            });
+            // Settled before serving: a retried request then finds nothing half-done.
+            match crate::intake::scim::resume_pending(&self.engine).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "settled pending SCIM events"),
+                Err(error) => tracing::error!(%error, "settling pending SCIM events failed"),
+            }
+        }
+        if let Some(entra) = &self.entra {
+            // Graph notifications stored before a crash, then each new delivery.
+            tokio::spawn(
+                entra
+                    .clone()
+                    .run_drainer(self.engine.clone(), shutdown.clone()),
+            );
+        }
+        if let Some(socket) = &self.config.trail.vault_socket {
+            // Vault's socket audit device connects here and writes its JSON lines.
+            let listener = TcpListener::bind(&socket.listen).await.with_context(|| {
+                format!(
+                    "trail.vault_socket.listen: cannot listen on {}",
+                    socket.listen
+                )
+            })?;
+            tracing::info!(listen = %socket.listen, "listening for the Vault socket audit device");
+            tokio::spawn(crate::trail::socket::serve(
+                self.store.clone(),
+                listener,
+                Default::default(),
+                shutdown.clone(),
+            ));
         }
         let app = router(self.state(), self.config.server.max_body_bytes);
         let mut stop = shutdown.clone();

@@ -40,6 +40,26 @@ pub struct Config {
     pub scim: Option<ScimSection>,
     /// HR ticket systems that `ticket.update` reports to.
     pub tickets: TicketsConfig,
+    /// The audit trail: which identity read which secret.
+    pub trail: TrailConfig,
+}
+
+/// `[trail]`: audit-trail ingestion.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrailConfig {
+    /// `[trail.vault_socket]`: listen for Vault's socket audit device.
+    pub vault_socket: Option<VaultSocketSection>,
+}
+
+/// `[trail.vault_socket]`: Leaver listens on `listen` (TCP) and Vault's socket audit
+/// device (`vault audit enable socket address=<listen> socket_type=tcp`) writes its
+/// JSON lines there.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSocketSection {
+    /// `host:port`, e.g. `127.0.0.1:9090`.
+    pub listen: String,
 }
 
 /// `[scim]`: the SCIM 2.0 service provider. Deactivating (`active` true → false) or
@@ -102,6 +122,114 @@ impl ScimSection {
 #[serde(deny_unknown_fields, default)]
 pub struct IdpConfig {
     pub okta: Option<OktaSection>,
+    pub entra: Option<EntraSection>,
+}
+
+/// `[idp.entra]`: one Microsoft Entra tenant, reached through Microsoft Graph with an
+/// app registration's client secret: the `entra` connector, Graph change notifications
+/// at /hooks/entra, the users delta reconciliation and `leaver entra subscribe`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSection {
+    /// The directory (tenant) id, or a verified domain of the tenant.
+    pub tenant_id: String,
+    /// The authority (`https://login.microsoftonline.com`); tokens come from
+    /// `{authority_url}/{tenant_id}/oauth2/v2.0/token`.
+    #[serde(default = "default_entra_authority")]
+    pub authority_url: String,
+    /// Microsoft Graph without `/v1.0` (`https://graph.microsoft.com`); the token's scope
+    /// is `{graph_url}/.default`.
+    #[serde(default = "default_entra_graph")]
+    pub graph_url: String,
+    /// The app registration's application (client) id.
+    pub client_id: String,
+    /// `env:NAME` or `file:PATH`: the client secret's value.
+    pub client_secret: String,
+    /// `env:NAME` or `file:PATH`: the subscription's clientState, checked on every
+    /// change notification (at most 128 characters).
+    pub client_state: String,
+    /// How often the users delta query looks for changes whose notification was lost.
+    #[serde(default = "default_entra_reconcile")]
+    pub reconcile_every: String,
+    /// Time limit of one Graph or token request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+}
+
+fn default_entra_authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+
+fn default_entra_graph() -> String {
+    "https://graph.microsoft.com".into()
+}
+
+fn default_entra_reconcile() -> String {
+    "15m".into()
+}
+
+impl EntraSection {
+    pub fn reconcile_duration(&self) -> Result<Duration, ConfigError> {
+        duration_key("idp.entra.reconcile_every", &self.reconcile_every)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        check_secret_ref("idp.entra.client_secret", &self.client_secret)?;
+        check_secret_ref("idp.entra.client_state", &self.client_state)?;
+        duration_key("idp.entra.request_timeout", &self.request_timeout)?;
+        if self.reconcile_duration()?.is_zero() {
+            return Err(ConfigError::Invalid {
+                origin: "key idp.entra.reconcile_every".into(),
+                message: "must be greater than zero".into(),
+            });
+        }
+        for (key, value) in [
+            ("idp.entra.authority_url", &self.authority_url),
+            ("idp.entra.graph_url", &self.graph_url),
+        ] {
+            check_base_url(key, value)?;
+        }
+        let tenant = self.tenant_id.trim();
+        if tenant.is_empty()
+            || !tenant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            return Err(ConfigError::Invalid {
+                origin: "key idp.entra.tenant_id".into(),
+                message: format!("`{tenant}` is not a tenant id or domain"),
+            });
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                origin: "key idp.entra.client_id".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An absolute http(s) URL without credentials, query or fragment.
+fn check_base_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let ok = reqwest::Url::parse(value.trim()).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            origin: format!("key {key}"),
+            message: format!(
+                "`{value}` is not an absolute http:// or https:// URL (without credentials, query or fragment)"
+            ),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -114,10 +242,107 @@ pub struct OktaSection {
     pub hook_auth_header: String,
     /// `env:NAME` or `file:PATH`: the event hook's shared secret.
     pub hook_secret: String,
+    /// The API service app's client id (`0oa…`). With `private_key`, enables the `okta`
+    /// connector and the System Log reconciliation.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `env:NAME` or `file:PATH`: the service app's private key, PEM (PKCS#8 RSA or EC,
+    /// or PKCS#1 RSA), for `private_key_jwt` client assertions.
+    #[serde(default)]
+    pub private_key: Option<String>,
+    /// The key's id (`kid`) in the service app's public keys.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// OAuth scopes to request (default `okta.users.manage okta.users.read okta.logs.read`).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// How often the System Log is read for events whose hook delivery was lost.
+    #[serde(default = "default_okta_reconcile")]
+    pub reconcile_every: String,
+    /// How far back the first reconciliation reads.
+    #[serde(default = "default_okta_lookback")]
+    pub reconcile_lookback: String,
+    /// Time limit of one Okta API or token request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+}
+
+impl Default for OktaSection {
+    fn default() -> Self {
+        Self {
+            org_url: None,
+            hook_auth_header: default_hook_auth_header(),
+            hook_secret: String::new(),
+            client_id: None,
+            private_key: None,
+            key_id: None,
+            scopes: None,
+            reconcile_every: default_okta_reconcile(),
+            reconcile_lookback: default_okta_lookback(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+impl OktaSection {
+    /// Whether API client credentials are configured (connector and reconciliation).
+    pub fn has_api_credentials(&self) -> bool {
+        self.client_id
+            .as_deref()
+            .is_some_and(|c| !c.trim().is_empty())
+            && self
+                .private_key
+                .as_deref()
+                .is_some_and(|k| !k.trim().is_empty())
+    }
+
+    pub fn reconcile_duration(&self) -> Result<Duration, ConfigError> {
+        duration_key("idp.okta.reconcile_every", &self.reconcile_every)
+    }
+
+    pub fn lookback_duration(&self) -> Result<Duration, ConfigError> {
+        duration_key("idp.okta.reconcile_lookback", &self.reconcile_lookback)
+    }
+
+    fn check_api(&self) -> Result<(), ConfigError> {
+        if let Some(key) = &self.private_key {
+            check_secret_ref("idp.okta.private_key", key)?;
+        }
+        if self.private_key.is_some() != self.client_id.is_some() {
+            return Err(ConfigError::Invalid {
+                origin: "section idp.okta".into(),
+                message: "client_id and private_key go together (the API service app)".into(),
+            });
+        }
+        if self.has_api_credentials() && self.org_url.as_deref().is_none_or(|u| u.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                origin: "key idp.okta.org_url".into(),
+                message: "required with client_id and private_key".into(),
+            });
+        }
+        duration_key("idp.okta.request_timeout", &self.request_timeout)?;
+        self.lookback_duration()?;
+        if self.reconcile_duration()?.is_zero() {
+            return Err(ConfigError::Invalid {
+                origin: "key idp.okta.reconcile_every".into(),
+                message: "must be greater than zero".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 fn default_hook_auth_header() -> String {
     "Authorization".into()
+}
+
+fn default_okta_reconcile() -> String {
+    "5m".into()
+}
+
+fn default_okta_lookback() -> String {
+    "1h".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -248,6 +473,110 @@ fn duration_key(key: &str, text: &str) -> Result<Duration, ConfigError> {
 pub struct ConnectorsConfig {
     pub github: Option<GithubSection>,
     pub vault: Option<VaultSection>,
+    pub aws_iam: Option<AwsIamSection>,
+    pub gitlab: Option<GitlabSection>,
+}
+
+/// `[connectors.aws_iam]`. No credential here: the connector uses the AWS default
+/// chain (environment, shared config/credentials files, SSO, web identity, instance
+/// metadata) and, per account, assumes the configured role with it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIamSection {
+    /// Signing region of IAM and region of STS (default `us-east-1`).
+    #[serde(default = "default_aws_region")]
+    pub region: String,
+    /// IAM and STS endpoint, for emulators in tests (`http://127.0.0.1:5000`).
+    pub endpoint_url: Option<String>,
+    /// Time limit of one AWS request attempt.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+    /// Attempts per AWS call by the SDK (standard retry mode, 1-10); the engine retries
+    /// the step on top.
+    #[serde(default = "default_aws_max_attempts")]
+    pub max_attempts: u32,
+    /// Account used when an action names none (a key of `accounts`); default: the
+    /// account of the connector's own credentials.
+    pub default_account: Option<String>,
+    /// `MaxItems` of IAM list calls (1-1000; default AWS's 100).
+    pub page_size: Option<i32>,
+    /// Accounts an action's `account` parameter may name.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, AwsAccountSection>,
+}
+
+/// `[connectors.aws_iam.accounts.NAME]`. `Debug` hides the external id (an access
+/// condition, kept out of logs).
+#[derive(Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccountSection {
+    /// Role assumed in that account (`arn:aws:iam::123456789012:role/Leaver`); none:
+    /// the connector's own credentials.
+    pub role_arn: Option<String>,
+    /// `sts:ExternalId` the role's trust policy requires.
+    pub external_id: Option<String>,
+    /// Role session name shown in CloudTrail (default `leaver`).
+    pub session_name: Option<String>,
+}
+
+impl std::fmt::Debug for AwsAccountSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsAccountSection")
+            .field("role_arn", &self.role_arn)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "[redacted]"),
+            )
+            .field("session_name", &self.session_name)
+            .finish()
+    }
+}
+
+impl AwsIamSection {
+    /// The connector's configuration.
+    pub fn to_connector_config(
+        &self,
+    ) -> Result<leaver_connector_aws_iam::AwsIamConfig, ConfigError> {
+        let request_timeout =
+            duration_key("connectors.aws_iam.request_timeout", &self.request_timeout)?;
+        let config = leaver_connector_aws_iam::AwsIamConfig {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            accounts: self
+                .accounts
+                .iter()
+                .map(|(name, a)| {
+                    (
+                        name.clone(),
+                        leaver_connector_aws_iam::AwsAccountConfig {
+                            role_arn: a.role_arn.clone(),
+                            external_id: a.external_id.clone(),
+                            session_name: a.session_name.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            default_account: self.default_account.clone(),
+            request_timeout,
+            max_attempts: self.max_attempts,
+            page_size: self.page_size,
+        };
+        leaver_connector_aws_iam::AwsIamConnector::new(config.clone()).map_err(|e| {
+            ConfigError::Invalid {
+                origin: "section [connectors.aws_iam]".into(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(config)
+    }
+}
+
+fn default_aws_region() -> String {
+    leaver_connector_aws_iam::DEFAULT_REGION.into()
+}
+
+fn default_aws_max_attempts() -> u32 {
+    leaver_connector_aws_iam::DEFAULT_MAX_ATTEMPTS
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -262,6 +591,25 @@ pub struct VaultSection {
     /// Time limit of one Vault request.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: String,
+}
+
+/// `[connectors.gitlab]`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabSection {
+    /// The API root with `/api/v4` (default `https://gitlab.com/api/v4`).
+    #[serde(default = "default_gitlab_api")]
+    pub api_url: String,
+    /// `env:NAME` or `file:PATH`: an administrator's access token with the `api` scope,
+    /// sent as `PRIVATE-TOKEN`.
+    pub token: String,
+    /// Time limit of one GitLab request.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+}
+
+fn default_gitlab_api() -> String {
+    leaver_connector_gitlab::DEFAULT_API_URL.into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -396,6 +744,13 @@ impl Config {
             check_secret_ref("connectors.vault.token", &vault.token)?;
             duration_key("connectors.vault.request_timeout", &vault.request_timeout)?;
         }
+        if let Some(aws_iam) = &self.connectors.aws_iam {
+            aws_iam.to_connector_config()?;
+        }
+        if let Some(gitlab) = &self.connectors.gitlab {
+            check_secret_ref("connectors.gitlab.token", &gitlab.token)?;
+            duration_key("connectors.gitlab.request_timeout", &gitlab.request_timeout)?;
+        }
         if let Some(jira) = &self.tickets.jira {
             check_secret_ref("tickets.jira.api_token", &jira.api_token)?;
             duration_key("tickets.jira.request_timeout", &jira.request_timeout)?;
@@ -408,12 +763,25 @@ impl Config {
             )?;
         }
         check_secret_ref("evidence.signing_key", &self.evidence.signing_key)?;
+        if let Some(socket) = &self.trail.vault_socket {
+            socket
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| ConfigError::Invalid {
+                    origin: "key trail.vault_socket.listen".into(),
+                    message: format!("`{}` is not host:port: {e}", socket.listen),
+                })?;
+        }
         if let Some(scim) = &self.scim {
             check_secret_ref("scim.token", &scim.token)?;
             scim.grace_duration()?;
         }
+        if let Some(entra) = &self.idp.entra {
+            entra.check()?;
+        }
         if let Some(okta) = &self.idp.okta {
             check_secret_ref("idp.okta.hook_secret", &okta.hook_secret)?;
+            okta.check_api()?;
             axum::http::HeaderName::from_bytes(okta.hook_auth_header.as_bytes()).map_err(|_| {
                 ConfigError::Invalid {
                     origin: "key idp.okta.hook_auth_header".into(),
@@ -706,5 +1074,61 @@ mod tests {
             Config::from_toml_with_env("", "t", env(&[("LEAVER_SERVER_MAX_BODY_BYTES", "lots")]))
                 .unwrap_err();
         assert!(err.to_string().contains("LEAVER_SERVER_MAX_BODY_BYTES"));
+    }
+
+    #[test]
+    fn the_example_configuration_in_the_repository_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("leaver.example.toml");
+        let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.connectors.github.is_some());
+        assert!(config.connectors.vault.is_some());
+        let gitlab = config
+            .connectors
+            .gitlab
+            .expect("[connectors.gitlab] in the example");
+        assert_eq!(gitlab.api_url, "https://gitlab.com/api/v4");
+        assert_eq!(gitlab.token, "env:GITLAB_TOKEN");
+        assert!(config.tickets.jira.is_some() && config.tickets.servicenow.is_some());
+    }
+
+    #[test]
+    fn aws_iam_section_is_checked_and_overridable() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("leaver.example.toml");
+        let example = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+        let aws = example
+            .connectors
+            .aws_iam
+            .expect("[connectors.aws_iam] in the example");
+        assert_eq!(aws.region, "us-east-1");
+        assert!(aws.to_connector_config().is_ok());
+
+        let toml = r#"
+[connectors.aws_iam]
+endpoint_url = "http://127.0.0.1:5000"
+[connectors.aws_iam.accounts.prod]
+role_arn = "arn:aws:iam::123456789012:role/Leaver"
+external_id = "ext-1"
+"#;
+        let config = Config::from_toml_with_env(
+            toml,
+            "t",
+            env(&[("LEAVER_CONNECTORS_AWS_IAM_REGION", "eu-west-1")]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let aws = config.connectors.aws_iam.unwrap();
+        assert_eq!(aws.region, "eu-west-1");
+        let connector = aws.to_connector_config().unwrap();
+        assert_eq!(connector.max_attempts, 3);
+        assert_eq!(
+            connector.accounts["prod"].role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/Leaver")
+        );
+
+        let bad =
+            "[connectors.aws_iam]\n[connectors.aws_iam.accounts.prod]\nrole_arn = \"Leaver\"\n";
+        let err = Config::from_toml_with_env(bad, "t", env(&[])).unwrap_err();
+        assert!(err.to_string().contains("role_arn"), "{err}");
+        let bad = "[connectors.aws_iam]\nrequest_timeout = \"soon\"\n";
+        assert!(Config::from_toml_with_env(bad, "t", env(&[])).is_err());
     }
 }

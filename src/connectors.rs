@@ -1,7 +1,9 @@
 //! Building the connector registry from configuration. Adding a connector touches its
 //! own crate and one registration here.
 
-use crate::config::{resolve_secret, Config, ConfigError, GithubSection, VaultSection};
+use crate::config::{
+    resolve_secret, Config, ConfigError, GithubSection, GitlabSection, VaultSection,
+};
 use crate::duration::parse_duration;
 use leaver_connector::Registry;
 use secrecy::ExposeSecret;
@@ -27,11 +29,60 @@ pub fn build_registry(config: &Config) -> Result<Registry, ConnectorSetupError> 
     if let Some(vault) = &config.connectors.vault {
         registry.register(Arc::new(vault_connector(vault)?));
     }
+    if let Some(gitlab) = &config.connectors.gitlab {
+        registry.register(Arc::new(gitlab_connector(gitlab)?));
+    }
+    if let Some(aws_iam) = &config.connectors.aws_iam {
+        let aws = aws_iam.to_connector_config()?;
+        registry.register(Arc::new(
+            leaver_connector_aws_iam::AwsIamConnector::new(aws)
+                .map_err(|e| build_error("aws_iam")(e.to_string()))?,
+        ));
+    }
+    if let Some(okta) = okta_api_config(config)? {
+        registry.register(Arc::new(
+            leaver_connector_okta::OktaConnector::new(okta)
+                .map_err(|e| build_error("okta")(e.to_string()))?,
+        ));
+    }
+    if let Some(entra) = &config.idp.entra {
+        registry.register(Arc::new(
+            leaver_connector_entra::EntraConnector::with_graph(entra_graph(entra)?),
+        ));
+    }
     Ok(registry)
 }
 
 fn build_error(connector: &'static str) -> impl Fn(String) -> ConnectorSetupError {
     move |message| ConnectorSetupError::Build { connector, message }
+}
+
+/// The Okta API client settings from `[idp.okta]`, when client credentials are
+/// configured (`None`: no `okta` connector and no System Log reconciliation). Reads the
+/// private key.
+pub fn okta_api_config(
+    config: &Config,
+) -> Result<Option<leaver_connector_okta::OktaApiConfig>, ConnectorSetupError> {
+    let Some(okta) = config.idp.okta.as_ref().filter(|o| o.has_api_credentials()) else {
+        return Ok(None);
+    };
+    let key = resolve_secret(
+        "idp.okta.private_key",
+        okta.private_key.as_deref().unwrap_or_default(),
+    )?;
+    let request_timeout = parse_duration(&okta.request_timeout).map_err(build_error("okta"))?;
+    let mut api = leaver_connector_okta::OktaApiConfig {
+        org_url: okta.org_url.clone().unwrap_or_default(),
+        client_id: okta.client_id.clone().unwrap_or_default(),
+        private_key_pem: key.expose_secret().to_string(),
+        key_id: okta.key_id.clone().filter(|k| !k.trim().is_empty()),
+        request_timeout,
+        ..leaver_connector_okta::OktaApiConfig::default()
+    };
+    if let Some(scopes) = okta.scopes.as_ref().filter(|s| !s.is_empty()) {
+        api.scopes = scopes.clone();
+    }
+    Ok(Some(api))
 }
 
 fn github_connector(
@@ -63,6 +114,39 @@ fn vault_connector(
     .map_err(|e| build_error("vault")(e.to_string()))
 }
 
+fn gitlab_connector(
+    gitlab: &GitlabSection,
+) -> Result<leaver_connector_gitlab::GitlabConnector, ConnectorSetupError> {
+    let token = resolve_secret("connectors.gitlab.token", &gitlab.token)?;
+    let request_timeout = parse_duration(&gitlab.request_timeout).map_err(build_error("gitlab"))?;
+    leaver_connector_gitlab::GitlabConnector::new(leaver_connector_gitlab::GitlabConfig {
+        api_url: gitlab.api_url.clone(),
+        token: token.expose_secret().to_string(),
+        request_timeout,
+        ..leaver_connector_gitlab::GitlabConfig::default()
+    })
+    .map_err(|e| build_error("gitlab")(e.to_string()))
+}
+
+/// The Microsoft Graph client of `[idp.entra]` (the `entra` connector, the change
+/// notification intake, the delta reconciliation and `leaver entra subscribe`).
+pub fn entra_graph(
+    entra: &crate::config::EntraSection,
+) -> Result<Arc<leaver_connector_entra::Graph>, ConnectorSetupError> {
+    let secret = resolve_secret("idp.entra.client_secret", &entra.client_secret)?;
+    let request_timeout = parse_duration(&entra.request_timeout).map_err(build_error("entra"))?;
+    leaver_connector_entra::Graph::new(&leaver_connector_entra::EntraConfig {
+        tenant_id: entra.tenant_id.clone(),
+        authority_url: entra.authority_url.clone(),
+        graph_url: entra.graph_url.clone(),
+        client_id: entra.client_id.clone(),
+        client_secret: secret.expose_secret().to_string(),
+        request_timeout,
+    })
+    .map(Arc::new)
+    .map_err(|e| build_error("entra")(e.to_string()))
+}
+
 /// Every connector Leaver knows, for validating plans: the configured ones, plus a
 /// spec-only instance of each unconfigured one (it describes its actions but is never
 /// executed). A plan naming an unconfigured connector is valid; its steps fail at run
@@ -79,12 +163,39 @@ pub fn build_catalog(configured: &Registry) -> Result<Registry, ConnectorSetupEr
         })?;
         catalog.register(Arc::new(spec_only));
     }
+    if catalog.get("okta").is_none() {
+        let spec_only = leaver_connector_okta::OktaConnector::new(
+            leaver_connector_okta::OktaApiConfig::default(),
+        )
+        .map_err(|e| build_error("okta")(e.to_string()))?;
+        catalog.register(Arc::new(spec_only));
+    }
     if catalog.get("vault").is_none() {
         let spec_only = leaver_connector_vault::VaultConnector::new(
             leaver_connector_vault::VaultConfig::default(),
         )
         .map_err(|e| build_error("vault")(e.to_string()))?;
         catalog.register(Arc::new(spec_only));
+    }
+    if catalog.get("gitlab").is_none() {
+        let spec_only = leaver_connector_gitlab::GitlabConnector::new(
+            leaver_connector_gitlab::GitlabConfig::default(),
+        )
+        .map_err(|e| build_error("gitlab")(e.to_string()))?;
+        catalog.register(Arc::new(spec_only));
+    }
+    if catalog.get("aws_iam").is_none() {
+        let spec_only = leaver_connector_aws_iam::AwsIamConnector::new(
+            leaver_connector_aws_iam::AwsIamConfig::default(),
+        )
+        .map_err(|e| build_error("aws_iam")(e.to_string()))?;
+        catalog.register(Arc::new(spec_only));
+    }
+    if catalog.get("ticket").is_none() {
+        catalog.register(Arc::new(crate::tickets::TicketConnector::spec_only()));
+    }
+    if catalog.get("entra").is_none() {
+        catalog.register(Arc::new(leaver_connector_entra::EntraConnector::spec_only()));
     }
     Ok(catalog)
 }

@@ -4,10 +4,14 @@
 //! revoked, the verified evidence chain, and where to look next.
 
 use crate::app::App;
-use crate::config::{Config, GithubSection};
+use crate::config::{AwsIamSection, Config, GithubSection, JiraSection, OktaSection, VaultSection};
 use anyhow::Context as _;
 use clap::Args;
+use leaver_sim::aws_iam::{IamSim, IamSimConfig};
 use leaver_sim::github::{GithubSim, GithubSimConfig};
+use leaver_sim::jira::{JiraSim, JiraSimConfig};
+use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig, SimClient};
+use leaver_sim::vault::{VaultSim, VaultSimConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -19,6 +23,23 @@ const SHIPPED_PLANS: &[(&str, &str)] = &[(
 )];
 
 const DEMO_GITHUB_TOKEN: &str = "demo-github-token";
+const DEMO_JIRA_TOKEN: &str = "demo-jira-api-token";
+const DEMO_TICKET: &str = "HR-4312";
+const DEMO_VAULT_TOKEN: &str = "hvs.demo-operator-token";
+const DEMO_OKTA_CLIENT: &str = "0oademoleaver00001";
+const DEMO_OKTA_KEY_ID: &str = "demo-key-1";
+
+/// The simulated upstreams of the demo, and what it seeded in them.
+struct Upstreams {
+    okta: OktaSim,
+    okta_key: KeyPair,
+    alice_okta: String,
+    github: GithubSim,
+    aws: IamSim,
+    vault: VaultSim,
+    alice_entity: String,
+    jira: JiraSim,
+}
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -51,22 +72,34 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         "Leaver demo — everything runs on this machine, in {}\n",
         dir.display()
     );
-    let github = GithubSim::start(GithubSimConfig {
-        token: DEMO_GITHUB_TOKEN.to_string(),
-        latency: Duration::from_millis(40),
-        ..GithubSimConfig::default()
-    })
-    .await
-    .context("starting the simulated GitHub")?;
-    github.add_member("acme", "alice-gh", "member");
-    github.add_member("acme", "bob-gh", "admin");
-    println!(
-        "simulated GitHub   {}  (org acme: alice-gh, bob-gh)",
-        github.base_url()
-    );
-
-    let config = demo_config(&dir, &github.base_url())?;
-    let app = App::build(config).await?;
+    let up = start_upstreams().await?;
+    let github = &up.github;
+    let jira = &up.jira;
+    let config = demo_config(&dir, &up)?;
+    // The simulated AWS takes the demo's own keys, not whatever the default chain finds.
+    let mut registry = crate::connectors::build_registry(&config)?;
+    let aws_config = config
+        .connectors
+        .aws_iam
+        .as_ref()
+        .map(|aws| aws.to_connector_config())
+        .transpose()?
+        .unwrap_or_default();
+    // (`to_connector_config` validated the section above.)
+    registry.register(std::sync::Arc::new(
+        leaver_connector_aws_iam::AwsIamConnector::with_credentials(
+            aws_config,
+            leaver_connector_aws_iam::Credentials::new(
+                up.aws.access_key_id(),
+                up.aws.secret_access_key(),
+                None,
+                None,
+                "leaver-demo",
+            ),
+        )
+        .map_err(|e| anyhow::anyhow!("the demo's AWS IAM connector: {e}"))?,
+    ));
+    let app = App::build_with_registry(config, registry).await?;
     let listener = bind(args.listen.as_deref()).await?;
     let address = listener.local_addr()?;
     let base = format!("http://{address}");
@@ -88,7 +121,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         "identity": {
             "email": "alice@example.com", "idp": "okta", "idp_user_id": "00u1abc",
             "display_name": "Alice Example",
-            "accounts": {"github": "alice-gh"}
+            "accounts": {"github": "alice-gh", "vault": up.alice_entity}
         },
         "plan": "standard-leaver", "mode": "live",
         "ticket": {"system": "jira", "key": "HR-4312"},
@@ -134,12 +167,37 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         }
     }
     println!(
-        "   status {}, completion {}, time to revoke {} ms, still a GitHub member: {}",
+        "   status {}, completion {}, time to revoke {} ms",
         run["status"].as_str().unwrap_or_default(),
         run["completion"],
         run["time_to_revoke_ms"],
-        github.is_member("acme", "alice-gh")
     );
+    let okta_user = up.okta.user(&up.alice_okta);
+    let aws_user = up.aws.account().user("alice");
+    println!(
+        "   upstreams now: Okta status {}, Okta sessions {}, still a GitHub member: {}, \
+         AWS IAM user grants nothing: {}, Vault entity disabled: {}, live Vault tokens {}",
+        okta_user.map(|u| u.status).unwrap_or_default(),
+        up.okta.sessions(&up.alice_okta).len(),
+        github.is_member("acme", "alice-gh"),
+        aws_user.is_some_and(|u| u.grants_nothing(&[leaver_connector_aws_iam::REVOKE_POLICY_NAME])),
+        up.vault
+            .root()
+            .is_disabled(&up.alice_entity)
+            .unwrap_or(false),
+        up.vault.root().live_tokens(&up.alice_entity).len(),
+    );
+
+    let comments = jira.comments(DEMO_TICKET);
+    println!("\n3. The HR ticket {DEMO_TICKET} got the summary (a Jira comment):");
+    match comments.last() {
+        Some(comment) => {
+            for line in comment.text.lines().filter(|l| !l.trim().is_empty()) {
+                println!("   | {line}");
+            }
+        }
+        None => println!("   (no comment was posted)"),
+    }
 
     let bundle = dir.join("evidence.jsonl");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&bundle)?);
@@ -150,7 +208,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         std::io::BufReader::new(std::fs::File::open(&bundle)?),
         None,
     );
-    println!("\n3. The evidence ledger, exported and verified offline:");
+    println!("\n4. The evidence ledger, exported and verified offline:");
     println!(
         "   {} entries (seq {}..{}), signed by key {}",
         summary.entries, summary.from_seq, summary.to_seq, summary.key_id
@@ -182,18 +240,156 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-fn demo_config(dir: &Path, github_url: &str) -> anyhow::Result<Config> {
-    let token_file = dir.join("github-token");
-    std::fs::write(&token_file, DEMO_GITHUB_TOKEN)?;
+async fn start_upstreams() -> anyhow::Result<Upstreams> {
+    let okta_key = KeyPair::generate_rsa()
+        .map_err(|e| anyhow::anyhow!("generating the demo's Okta client key: {e}"))?;
+    let okta = OktaSim::start(OktaSimConfig {
+        clients: vec![SimClient {
+            client_id: DEMO_OKTA_CLIENT.into(),
+            name: "Leaver offboarding".into(),
+            public_key_pem: okta_key.public_key_pem.clone(),
+            key_id: Some(DEMO_OKTA_KEY_ID.into()),
+            scopes: vec![
+                "okta.users.manage".into(),
+                "okta.users.read".into(),
+                "okta.logs.read".into(),
+            ],
+        }],
+        latency: Duration::from_millis(30),
+        ..OktaSimConfig::default()
+    })
+    .await
+    .context("starting the simulated Okta")?;
+    let alice_okta = okta.add_user("alice@example.com", "Alice", "Example");
+    let bob_okta = okta.add_user("bob@example.com", "Bob", "Example");
+    for user in [&alice_okta, &bob_okta] {
+        okta.add_session(user);
+        okta.add_refresh_token(user, "0oaslack", &["openid", "offline_access"]);
+    }
+    println!(
+        "simulated Okta     {}  (alice@, bob@: a session and a refresh token each)",
+        okta.base_url()
+    );
+
+    let github = GithubSim::start(GithubSimConfig {
+        token: DEMO_GITHUB_TOKEN.to_string(),
+        latency: Duration::from_millis(40),
+        ..GithubSimConfig::default()
+    })
+    .await
+    .context("starting the simulated GitHub")?;
+    github.add_member("acme", "alice-gh", "member");
+    github.add_member("acme", "bob-gh", "admin");
+    println!(
+        "simulated GitHub   {}  (org acme: alice-gh, bob-gh)",
+        github.base_url()
+    );
+
+    let aws = IamSim::start(IamSimConfig {
+        latency: Duration::from_millis(20),
+        ..IamSimConfig::default()
+    })
+    .await
+    .context("starting the simulated AWS IAM")?;
+    for (user, email) in [("alice", "alice@example.com"), ("bob", "bob@example.com")] {
+        aws.account()
+            .seed_full_user(user, Some(email))
+            .with_context(|| format!("seeding the simulated AWS IAM user {user}"))?;
+    }
+    println!(
+        "simulated AWS IAM  {}  (users alice, bob tagged email=…: keys, console password, MFA, \
+         SSH key, groups, policies)",
+        aws.base_url()
+    );
+
+    let vault = VaultSim::start(VaultSimConfig {
+        token: DEMO_VAULT_TOKEN.into(),
+        latency: Duration::from_millis(10),
+        ..VaultSimConfig::default()
+    })
+    .await
+    .context("starting the simulated Vault")?;
+    let root = vault.root();
+    root.add_userpass_user("userpass", "alice", "alice-demo-password", &["dev"]);
+    root.add_userpass_user("userpass", "bob", "bob-demo-password", &["dev"]);
+    let (_, alice_entity) = root
+        .login_userpass("userpass", "alice", "alice-demo-password")
+        .context("seeding the simulated Vault: logging alice in")?;
+    root.login_userpass("userpass", "bob", "bob-demo-password")
+        .context("seeding the simulated Vault: logging bob in")?;
+    println!(
+        "simulated Vault    {}  (userpass alice, bob: logged in, a token each)",
+        vault.base_url()
+    );
+
+    let jira = JiraSim::start(JiraSimConfig {
+        api_token: DEMO_JIRA_TOKEN.to_string(),
+        ..JiraSimConfig::default()
+    })
+    .await
+    .context("starting the simulated Jira")?;
+    jira.add_issue(DEMO_TICKET, "Offboard Alice Example (resignation)")
+        .context("creating the demo ticket")?;
+    println!(
+        "simulated Jira     {}  (issue {DEMO_TICKET})",
+        jira.base_url()
+    );
+    Ok(Upstreams {
+        okta,
+        okta_key,
+        alice_okta,
+        github,
+        aws,
+        vault,
+        alice_entity,
+        jira,
+    })
+}
+
+fn demo_config(dir: &Path, up: &Upstreams) -> anyhow::Result<Config> {
+    let secret = |name: &str, value: &str| -> anyhow::Result<String> {
+        let path = dir.join(name);
+        std::fs::write(&path, value).with_context(|| format!("writing {}", path.display()))?;
+        Ok(format!("file:{}", path.display()))
+    };
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.join("leaver.db").display());
     config.plans.dir = dir.join("workflows");
     config.evidence.signing_key = format!("file:{}", dir.join("leaver-signing.key").display());
     config.engine.poll_interval = "100ms".into();
+    config.idp.okta = Some(OktaSection {
+        org_url: Some(up.okta.base_url()),
+        hook_secret: secret("okta-hook-secret", "demo-okta-hook-secret")?,
+        client_id: Some(DEMO_OKTA_CLIENT.into()),
+        private_key: Some(secret("okta-client-key.pem", &up.okta_key.private_key_pem)?),
+        key_id: Some(DEMO_OKTA_KEY_ID.into()),
+        ..OktaSection::default()
+    });
     config.connectors.github = Some(GithubSection {
-        api_url: github_url.to_string(),
+        api_url: up.github.base_url(),
         org: Some("acme".into()),
-        token: format!("file:{}", token_file.display()),
+        token: secret("github-token", DEMO_GITHUB_TOKEN)?,
+        request_timeout: "10s".into(),
+    });
+    config.connectors.aws_iam = Some(AwsIamSection {
+        region: "us-east-1".into(),
+        endpoint_url: Some(up.aws.base_url()),
+        request_timeout: "10s".into(),
+        max_attempts: 3,
+        default_account: None,
+        page_size: None,
+        accounts: Default::default(),
+    });
+    config.connectors.vault = Some(VaultSection {
+        addr: up.vault.base_url(),
+        token: secret("vault-token", DEMO_VAULT_TOKEN)?,
+        namespace: None,
+        request_timeout: "10s".into(),
+    });
+    config.tickets.jira = Some(JiraSection {
+        base_url: up.jira.base_url(),
+        email: JiraSimConfig::default().email,
+        api_token: secret("jira-api-token", DEMO_JIRA_TOKEN)?,
         request_timeout: "10s".into(),
     });
     Ok(config)

@@ -20,3 +20,5 @@ pub mod metrics;
 pub mod plan;
 pub mod scheduler;
 pub mod store;
+pub mod tickets;
+pub mod trail;

@@ -147,6 +147,32 @@ fn demo_runs_end_to_end() {
     assert!(out.contains("completed"), "{out}");
     assert!(out.contains("github.remove_org_member"), "{out}");
     assert!(out.contains("still a GitHub member: false"), "{out}");
+    // The shipped standard plan covers the IdP, GitHub, AWS IAM and Vault, verified.
+    for action in [
+        "okta.revoke_sessions",
+        "okta.deactivate_user",
+        "aws_iam.revoke_sessions",
+        "aws_iam.disable_user",
+        "vault.disable_entity",
+        "vault.revoke_tokens",
+        "ticket.update",
+    ] {
+        assert!(out.contains(action), "{action} missing: {out}");
+    }
+    assert!(!out.contains("verified=false"), "{out}");
+    assert!(
+        out.contains("Okta status DEPROVISIONED, Okta sessions 0"),
+        "{out}"
+    );
+    assert!(out.contains("AWS IAM user grants nothing: true"), "{out}");
+    assert!(
+        out.contains("Vault entity disabled: true, live Vault tokens 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Revocations: 7 of 7 succeeded, 7 verified."),
+        "{out}"
+    );
     assert!(dir.path().join("demo/evidence.jsonl").exists());
     let verify = leaver(
         dir.path(),

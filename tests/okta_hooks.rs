@@ -47,6 +47,7 @@ async fn server(
         org_url: Some("https://example-corp.okta.com".into()),
         hook_auth_header: "Authorization".into(),
         hook_secret: format!("file:{}", dir.join("okta-secret").display()),
+        ..Default::default()
     });
     let mut registry = build_registry(&config).unwrap();
     // Only the deactivation plan's grant is held, so its sweep does not depend on how far

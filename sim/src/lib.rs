@@ -15,6 +15,9 @@
 //!   work notes (the `sys_journal_field` journal), encoded queries, pagination.
 //! - [`okta`]: the Okta org authorization server (`private_key_jwt`) and Management API
 //!   ([`okta::OktaSim`]): users, lifecycle, sessions, OAuth tokens, the System Log.
+//! - [`gitlab`]: the GitLab REST API v4 ([`gitlab::GitlabSim`]): users, blocking,
+//!   personal access tokens, group and project memberships, offset pagination,
+//!   `RateLimit-*` headers.
 //! - [`faults`]: vendor-neutral fault injection (latency, statuses, rate limits, hangs,
 //!   seeded random faults), rendered by each simulator in its vendor's wire format.
 //! - `server` (private): binding 127.0.0.1, serving an axum router, shutdown on drop.
@@ -22,9 +25,11 @@
 //! Okta and GitLab simulators are added as sibling modules reusing
 //! `server` and [`faults`].
 
+pub mod aws_iam;
 pub mod entra;
 pub mod faults;
 pub mod github;
+pub mod gitlab;
 pub mod jira;
 pub mod okta;
 mod server;

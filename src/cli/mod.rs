@@ -1,11 +1,13 @@
 //! The command line (clap). Each verb is a module; `main.rs` only parses and dispatches.
 
+pub mod entra_cmd;
 mod evidence_cmd;
 mod identities;
 mod offboard;
 mod plan_cmd;
 mod serve;
 mod token;
+mod trail_cmd;
 
 use crate::config::Config;
 use clap::{Parser, Subcommand};
@@ -47,6 +49,12 @@ pub enum Command {
     /// Map identities to their accounts in each system (CSV import, show).
     #[command(subcommand)]
     Identities(identities::IdentitiesCommand),
+    /// Microsoft Entra ID: the Graph change-notification subscription.
+    #[command(subcommand)]
+    Entra(entra_cmd::EntraCommand),
+    /// The audit trail: index Vault and CloudTrail audit logs, ask who read which secret.
+    #[command(subcommand)]
+    Trail(trail_cmd::TrailCommand),
 }
 
 pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -63,6 +71,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Evidence(command) => evidence_cmd::run(&cli, command).await,
         Command::Token(command) => token::run(load_config(&cli)?, command).await,
         Command::Identities(command) => identities::run(load_config(&cli)?, command).await,
+        Command::Entra(command) => entra_cmd::run(load_config(&cli)?, command).await,
+        Command::Trail(command) => trail_cmd::run(load_config(&cli)?, command).await,
     }
 }
 

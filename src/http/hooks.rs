@@ -18,6 +18,8 @@ use subtle::ConstantTimeEq;
 pub struct SharedSecret {
     header: HeaderName,
     digest: [u8; 32],
+    /// Leaver's own Okta API service app: events it caused start nothing.
+    own_client_id: Option<String>,
 }
 
 impl std::fmt::Debug for SharedSecret {
@@ -33,7 +35,15 @@ impl SharedSecret {
         Self {
             header,
             digest: Sha256::digest(secret.as_bytes()).into(),
+            own_client_id: None,
         }
+    }
+
+    /// Name Leaver's own Okta API service app (`idp.okta.client_id`), whose actions
+    /// (an `okta.deactivate_user` step) come back as events that must start nothing.
+    pub fn with_own_client(mut self, client_id: Option<String>) -> Self {
+        self.own_client_id = client_id.filter(|c| !c.trim().is_empty());
+        self
     }
 
     fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -88,7 +98,8 @@ pub async fn okta_deliver(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    okta_secret(&state)?.check(&headers)?;
+    let secret = okta_secret(&state)?;
+    secret.check(&headers)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -103,7 +114,7 @@ pub async fn okta_deliver(
     let delivery = okta::parse_delivery(&body)
         .map_err(|e| ApiError::bad_request("malformed_delivery", e.to_string()))?;
     for event in &delivery.data.events {
-        let event = okta::to_idp_event(event);
+        let event = okta::to_idp_event_for(event, secret.own_client_id.as_deref());
         let outcome = intake::start(&state.engine, &event)
             .await
             .map_err(ApiError::internal)?;

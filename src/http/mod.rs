@@ -3,12 +3,14 @@
 //! `{"error": {"code", "message"}}`; bodies over `server.max_body_bytes` get 413.
 
 pub mod auth;
+pub mod entra_hook;
 pub mod error;
 mod evidence;
 pub mod hooks;
 mod identities;
 pub mod offboardings;
 mod ops;
+mod secret_access;
 
 use crate::engine::Engine;
 use crate::ledger::Ledger;
@@ -27,6 +29,8 @@ pub struct AppState {
     pub okta_hook: Option<hooks::SharedSecret>,
     /// The SCIM server's settings, when `[scim]` is configured.
     pub scim: Option<Arc<crate::intake::scim::ScimService>>,
+    /// Microsoft Graph change notifications, when `[idp.entra]` is configured.
+    pub entra: Option<Arc<crate::intake::entra::EntraIntake>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -41,6 +45,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/identities/{email}/accounts",
             get(identities::get_accounts).put(identities::put_accounts),
         )
+        .route(
+            "/identities/{email}/secret-access",
+            get(secret_access::get_secret_access),
+        )
         .route("/evidence/export", get(evidence::export))
         .route("/evidence/verify", get(evidence::verify))
         .fallback(api_not_found);
@@ -51,6 +59,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/hooks/okta",
             get(hooks::okta_verify).post(hooks::okta_deliver),
         )
+        .route("/hooks/entra", post(entra_hook::entra_notify))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

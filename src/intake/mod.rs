@@ -2,7 +2,9 @@
 //! exactly once. Each source parses its own wire format into `IdpEvent`s; `start`
 //! records every event once and starts the plans its trigger names.
 
+pub mod entra;
 pub mod okta;
+pub mod okta_reconcile;
 pub mod scim;
 
 use crate::engine::{Engine, OffboardRequest, SubmitError};
@@ -80,7 +82,12 @@ pub async fn start_at(
             reason: "the event names no user".into(),
         },
         (_, None) => IntakeOutcome::Ignored {
-            reason: format!("`{}` is not a deprovisioning event", event.event_type),
+            reason: event
+                .details
+                .get("ignored_because")
+                .and_then(|r| r.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("`{}` is not a deprovisioning event", event.event_type)),
         },
         (Some(_), Some(trigger)) if plans.is_empty() => IntakeOutcome::Ignored {
             reason: format!("no plan is triggered by `{trigger}`"),

@@ -153,11 +153,58 @@ pub fn to_idp_event(event: &LogEvent) -> IdpEvent {
     }
 }
 
+/// Whether the event is Leaver's own doing: its actor is Leaver's Okta API service app
+/// (`idp.okta.client_id`), e.g. the `user.lifecycle.deactivate` an
+/// `okta.deactivate_user` step causes. Such an event must not start another offboarding
+/// of the person already being offboarded.
+pub fn is_own_action(event: &LogEvent, own_client_id: Option<&str>) -> bool {
+    let Some(own) = own_client_id.filter(|c| !c.is_empty()) else {
+        return false;
+    };
+    event.actor.as_ref().and_then(|a| a.id.as_deref()) == Some(own)
+}
+
+/// `to_idp_event`, with events Leaver caused itself recorded but triggering nothing.
+pub fn to_idp_event_for(event: &LogEvent, own_client_id: Option<&str>) -> IdpEvent {
+    let mut idp_event = to_idp_event(event);
+    if is_own_action(event, own_client_id) {
+        idp_event.trigger = None;
+        if let Some(details) = idp_event.details.as_object_mut() {
+            details.insert(
+                "ignored_because".into(),
+                "caused by Leaver itself (the actor is its Okta API service app)".into(),
+            );
+        }
+    }
+    idp_event
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/idp/okta-event-hook-delivery.json");
+
+    #[test]
+    fn events_leavers_own_service_app_caused_start_nothing() {
+        let delivery = parse_delivery(FIXTURE.as_bytes()).unwrap();
+        let mut event = delivery.data.events[0].clone();
+        assert!(!is_own_action(&event, Some("0oaleaver")));
+        assert!(to_idp_event_for(&event, Some("0oaleaver"))
+            .trigger
+            .is_some());
+        event.actor = Some(Party {
+            id: Some("0oaleaver".into()),
+            kind: Some("PublicClientApp".into()),
+            alternate_id: Some("0oaleaver".into()),
+            display_name: Some("Leaver".into()),
+        });
+        assert!(is_own_action(&event, Some("0oaleaver")));
+        assert!(!is_own_action(&event, None));
+        let own = to_idp_event_for(&event, Some("0oaleaver"));
+        assert_eq!(own.trigger, None);
+        assert!(own.details["ignored_because"].is_string());
+    }
 
     #[test]
     fn the_fixture_delivery_parses_into_two_events() {

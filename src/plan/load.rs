@@ -415,7 +415,8 @@ mod tests {
 
     #[test]
     fn the_shipped_plans_validate() {
-        let set = PlanSet::load_dir(&repo_path("workflows"), &github_catalog())
+        let catalog = crate::connectors::build_catalog(&Registry::new()).expect("catalog");
+        let set = PlanSet::load_dir(&repo_path("workflows"), &catalog)
             .unwrap_or_else(|errors| panic!("{}", crate::plan::format_errors(&errors)));
         let plan = set.get("standard-leaver").expect("standard-leaver ships");
         assert_eq!(
@@ -451,7 +452,7 @@ mod tests {
             format!(
                 "broken.yaml:4:53: unknown trigger event `okta.user.session.end` (known: {known})
 broken.yaml:5:6: sla: invalid duration `fifteen minutes`: expected a number at `f` (e.g. 30s, 15m, 24h, 7d, 1h30m)
-broken.yaml:8:11: unknown action `github.remove_org_membr` (connector `github` offers: remove_org_member); did you mean `github.remove_org_member`?
+broken.yaml:8:11: unknown action `github.remove_org_membr` (connector `github` offers: remove_org_member, remove_outside_collaborator, cancel_invitations, revoke_sso_authorizations, revoke_fine_grained_tokens); did you mean `github.remove_org_member`?
 broken.yaml:12:11: invalid parameters for `github.remove_org_member`: unknown field `organisation`, expected `org`
 broken.yaml:13:13: step `github-again` needs unknown step `gihub` (steps in `steps`: github)
 broken.yaml:14:14: timeout: invalid duration `0s`: must be greater than zero

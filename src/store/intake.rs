@@ -71,4 +71,32 @@ impl Store {
             .context("counting intake events")?;
         row.try_get("n").context("counting intake events")
     }
+
+    /// Where the reconciliation of `source` left off (`None` before its first pass).
+    pub async fn intake_cursor(&self, source: &str) -> Result<Option<String>, StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT cursor FROM intake_cursors WHERE source = $1")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading an intake cursor")?;
+        row.map(|r| r.try_get("cursor"))
+            .transpose()
+            .context("reading an intake cursor")
+    }
+
+    /// Record where the reconciliation of `source` left off.
+    pub async fn set_intake_cursor(&self, source: &str, cursor: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO intake_cursors (source, cursor, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        )
+        .bind(source)
+        .bind(cursor)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .context("saving an intake cursor")?;
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@
 //! JSON documents are TEXT, booleans are 0/1 integers.
 
 mod cron;
+mod entra;
 mod evidence;
 mod identities;
 mod intake;
@@ -14,14 +15,17 @@ pub mod runs;
 mod scim;
 mod steps;
 mod tokens;
+mod trail;
 
 pub use cron::CronJobRow;
+pub use entra::EntraNotificationRow;
 pub use evidence::{AppendEvidence, EvidenceHead};
 pub use identities::{check_mapping, AccountMapping};
 pub use runs::{NewRun, NewStep, RunFilter, RunRecord, SubmitOutcome};
 pub use scim::{user_name_key, ScimCancellation, ScimUserRecord, ScimUserScope, ScimUserWrite};
 pub use steps::{ClaimedStep, FinishResult, StepFinish, StepRecord};
 pub use tokens::{generate_token, token_hash, TokenRecord};
+pub use trail::{TrailAccessRow, TrailAddressRow, TrailCursor, TrailName};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};

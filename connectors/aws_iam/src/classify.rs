@@ -50,8 +50,6 @@ const TRANSIENT_CODES: &[&str] = &[
 #[derive(Debug, Clone)]
 pub(crate) struct CallError {
     pub code: Option<String>,
-    /// AWS's own message, without our context.
-    pub aws_message: Option<String>,
     pub error: ConnectorError,
 }
 
@@ -104,7 +102,6 @@ where
         }
         SdkError::TimeoutError(_) => CallError {
             code: None,
-            aws_message: None,
             error: ConnectorError::transient(format!("{what}: timed out ({})", chain(err))),
         },
         SdkError::DispatchFailure(failure) => {
@@ -121,20 +118,13 @@ where
             } else {
                 ConnectorError::transient(message)
             };
-            CallError {
-                code: None,
-                aws_message: None,
-                error,
-            }
+            CallError { code: None, error }
         }
         SdkError::ResponseError(context) => {
             let status = context.raw().status().as_u16();
             let error = ConnectorError::from_status(
                 status,
-                format!(
-                    "{what}: unreadable answer (HTTP {status}): {}",
-                    chain(err)
-                ),
+                format!("{what}: unreadable answer (HTTP {status}): {}", chain(err)),
             )
             .with_retry_after(retry_after(Some(context.raw())));
             // A 2xx we cannot parse is a broken answer, not a refusal: try again.
@@ -146,11 +136,7 @@ where
             } else {
                 error
             };
-            CallError {
-                code: None,
-                aws_message: None,
-                error,
-            }
+            CallError { code: None, error }
         }
         // Failing before anything was sent: most often the credentials (default chain
         // empty, role not assumable), which may hide an STS answer worth classifying.
@@ -173,11 +159,7 @@ fn service_error(
         error.class = leaver_connector::ErrorClass::Transient;
     }
     let error = error.with_retry_after(retry_after(raw));
-    CallError {
-        code,
-        aws_message: message,
-        error,
-    }
+    CallError { code, error }
 }
 
 fn credentials_failure<E>(what: &str, err: &SdkError<E, HttpResponse>) -> CallError
@@ -209,17 +191,12 @@ where
                     "{what}: AWS credentials are misconfigured ({detail})"
                 )),
             };
-            return CallError {
-                code: None,
-                aws_message: None,
-                error,
-            };
+            return CallError { code: None, error };
         }
         source = current.source();
     }
     CallError {
         code: None,
-        aws_message: None,
         error: ConnectorError::permanent(format!(
             "{what}: the request could not be built ({})",
             chain(err)
@@ -247,7 +224,10 @@ mod tests {
         let err = ListAccessKeysError::generic(
             ErrorMetadata::builder().code(code).message(message).build(),
         );
-        classify("iam:ListAccessKeys(alice)", &SdkError::service_error(err, raw))
+        classify(
+            "iam:ListAccessKeys(alice)",
+            &SdkError::service_error(err, raw),
+        )
     }
 
     #[test]
@@ -264,7 +244,9 @@ mod tests {
 
     #[test]
     fn server_errors_are_transient() {
-        assert!(service(500, "ServiceFailure", "boom", None).error.is_transient());
+        assert!(service(500, "ServiceFailure", "boom", None)
+            .error
+            .is_transient());
         assert!(service(503, "Whatever", "x", None).error.is_transient());
         assert!(service(409, "ConcurrentModification", "wait", None)
             .error
@@ -282,12 +264,29 @@ mod tests {
         assert!(!e.error.is_transient());
         assert!(e.is("AccessDenied"));
         assert!(e.error.message.contains("is not authorized to perform"));
-        let e = service(403, "InvalidClientTokenId", "The security token included in the request is invalid.", None);
+        let e = service(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+            None,
+        );
         assert!(!e.error.is_transient());
-        let e = service(404, "NoSuchEntity", "The user with name bob cannot be found.", None);
+        let e = service(
+            404,
+            "NoSuchEntity",
+            "The user with name bob cannot be found.",
+            None,
+        );
         assert!(e.is_not_found());
-        let e = service(409, "DeleteConflict", "Cannot delete entity, must delete policies first.", None);
+        let e = service(
+            409,
+            "DeleteConflict",
+            "Cannot delete entity, must delete policies first.",
+            None,
+        );
         assert!(!e.error.is_transient());
-        assert_eq!(e.aws_message.as_deref(), Some("Cannot delete entity, must delete policies first."));
+        assert!(e.error.message.ends_with(
+            "DeleteConflict: Cannot delete entity, must delete policies first. (HTTP 409)"
+        ));
     }
 }

@@ -222,7 +222,6 @@ where
 fn protocol_error(message: String) -> CallError {
     CallError {
         code: None,
-        aws_message: None,
         error: ConnectorError::transient(message),
     }
 }

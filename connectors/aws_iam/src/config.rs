@@ -213,13 +213,27 @@ fn is_session_name(name: &str) -> bool {
 }
 
 /// A validated, normalized account entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Account {
     /// Name in `connectors.aws_iam.accounts`; `None`: the connector's own credentials.
     pub name: Option<String>,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
     pub session_name: String,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .field("role_arn", &self.role_arn)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "[redacted]"),
+            )
+            .field("session_name", &self.session_name)
+            .finish()
+    }
 }
 
 impl Account {
@@ -506,7 +520,10 @@ mod tests {
         ]);
         let s = Settings::validate(&config).unwrap();
         assert_eq!(s.account(None).unwrap().name, None);
-        assert_eq!(s.account(Some("prod")).unwrap().name.as_deref(), Some("prod"));
+        assert_eq!(
+            s.account(Some("prod")).unwrap().name.as_deref(),
+            Some("prod")
+        );
         assert_eq!(
             s.account(Some("111111111111")).unwrap().name.as_deref(),
             Some("prod")
@@ -526,7 +543,10 @@ mod tests {
         config.accounts.get_mut("prod").unwrap().external_id = Some("CANARY-ext-id".into());
         let shown = format!("{config:?}");
         assert!(!shown.contains("CANARY"), "{shown}");
-        assert!(Settings::validate(&config).is_ok());
+        let settings = Settings::validate(&config).unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]

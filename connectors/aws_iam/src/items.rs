@@ -45,12 +45,6 @@ impl Item {
         }
     }
 
-    /// Whether it blocks `DeleteUser` (everything but Leaver's own deny policy, which
-    /// `delete_user` removes itself).
-    pub(crate) fn blocks_delete(&self) -> bool {
-        !(self.step == SubStep::InlinePolicies && !self.active)
-    }
-
     /// A short phrase: "access key AKIA… (inactive)".
     pub(crate) fn label(&self) -> String {
         let noun = match self.step {
@@ -113,7 +107,10 @@ impl Item {
             system: "aws_iam".into(),
             kind: kind.into(),
             resource,
-            description: format!("{} of IAM user {user} (AWS account {account})", self.label()),
+            description: format!(
+                "{} of IAM user {user} (AWS account {account})",
+                self.label()
+            ),
         }
     }
 }
@@ -226,7 +223,9 @@ async fn list_raw(
                         items: out
                             .ssh_public_keys()
                             .iter()
-                            .map(|k| Item::new(step, k.ssh_public_key_id(), active(Some(k.status()))))
+                            .map(|k| {
+                                Item::new(step, k.ssh_public_key_id(), active(Some(k.status())))
+                            })
                             .collect(),
                         is_truncated: out.is_truncated(),
                         marker: out.marker().map(str::to_string),
@@ -569,7 +568,9 @@ mod tests {
     fn virtual_mfa_serials() {
         assert!(is_virtual_mfa("arn:aws:iam::123456789012:mfa/alice"));
         assert!(!is_virtual_mfa("GAHT12345678"));
-        assert!(!is_virtual_mfa("arn:aws:iam::123456789012:u2f/user/alice/fido-ABC"));
+        assert!(!is_virtual_mfa(
+            "arn:aws:iam::123456789012:u2f/user/alice/fido-ABC"
+        ));
     }
 
     #[test]
@@ -577,10 +578,8 @@ mod tests {
         let inactive_key = Item::new(SubStep::AccessKeys, "AKIA1", false);
         assert!(!inactive_key.needs_action(false));
         assert!(inactive_key.needs_action(true));
-        assert!(inactive_key.blocks_delete());
         let leaver = Item::new(SubStep::InlinePolicies, REVOKE_POLICY_NAME, false);
         assert!(!leaver.needs_action(true));
-        assert!(!leaver.blocks_delete());
         let group = Item::new(SubStep::Groups, "admins", true);
         assert!(group.needs_action(false));
     }

@@ -79,12 +79,14 @@ pub fn graph_failure(status: u16, headers: &HeaderMap, body: &[u8], what: &str) 
 }
 
 /// A failure without an answer.
-pub(crate) fn transport(what: &str, timed_out: bool, timeout: Duration, detail: &str) -> ConnectorError {
+pub(crate) fn transport(
+    what: &str,
+    timed_out: bool,
+    timeout: Duration,
+    detail: &str,
+) -> ConnectorError {
     if timed_out {
-        ConnectorError::transient(format!(
-            "{what} timed out after {}s",
-            timeout.as_secs_f64()
-        ))
+        ConnectorError::transient(format!("{what} timed out after {}s", timeout.as_secs_f64()))
     } else if detail.is_empty() {
         ConnectorError::transient(format!("{what} failed: no answer"))
     } else {
@@ -161,7 +163,13 @@ mod tests {
     #[test]
     fn aadsts_descriptions_keep_their_first_line() {
         let d = "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: a\r\nCorrelation ID: b\r\nTimestamp: c";
-        assert_eq!(aadsts_summary(d), "AADSTS7000215: Invalid client secret provided.");
-        assert_eq!(redact("x secret-value y", &["secret-value"]), "x [redacted] y");
+        assert_eq!(
+            aadsts_summary(d),
+            "AADSTS7000215: Invalid client secret provided."
+        );
+        assert_eq!(
+            redact("x secret-value y", &["secret-value"]),
+            "x [redacted] y"
+        );
     }
 }

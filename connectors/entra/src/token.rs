@@ -1,6 +1,7 @@
 //! Access tokens for Graph: the OAuth 2.0 client-credentials grant (the `oauth2` crate)
 //! against `{authority}/{tenant}/oauth2/v2.0/token` with `client_secret` in the form
-//! body and `scope=https://graph.microsoft.com/.default`. One token is cached until
+//! body and `scope={graph_url}/.default` (`https://graph.microsoft.com/.default` in the
+//! public cloud). One token is cached until
 //! shortly before it expires (five minutes, or half its lifetime when that is shorter),
 //! and concurrent callers wait for a single fetch.
 //!
@@ -14,21 +15,20 @@ use leaver_connector::ConnectorError;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AsyncHttpClient, AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
-    HttpClientError, HttpRequest, HttpResponse, RequestTokenError, Scope, TokenResponse,
-    TokenUrl,
+    HttpClientError, HttpRequest, HttpResponse, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The client-credentials scope of Microsoft Graph (public cloud).
-pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// Lifetime assumed when the endpoint does not say (`expires_in` is optional in OAuth).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3599);
 
 type TokenClient =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// The token endpoint's status and `Retry-After`, as the HTTP wrapper saw them.
+type Answer = Option<(u16, Option<Duration>)>;
 
 struct Cached {
     value: String,
@@ -47,6 +47,7 @@ pub(crate) struct TokenSource {
     oauth: TokenClient,
     http: reqwest::Client,
     token_url: String,
+    scope: String,
     secret: String,
     timeout: Duration,
     cached: tokio::sync::Mutex<Option<Cached>>,
@@ -57,6 +58,7 @@ impl TokenSource {
     pub(crate) fn new(
         http: reqwest::Client,
         token_url: String,
+        scope: String,
         client_id: &str,
         client_secret: &str,
         timeout: Duration,
@@ -70,6 +72,7 @@ impl TokenSource {
             oauth,
             http,
             token_url,
+            scope,
             secret: client_secret.to_string(),
             timeout,
             cached: tokio::sync::Mutex::new(None),
@@ -107,7 +110,7 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<Cached, ConnectorError> {
-        let answered: Arc<Mutex<Option<(u16, Option<Duration>)>>> = Arc::default();
+        let answered: Arc<Mutex<Answer>> = Arc::default();
         let seen = answered.clone();
         let http = self.http.clone();
         // Records the status and Retry-After of the answer, which `oauth2` drops.
@@ -126,7 +129,7 @@ impl TokenSource {
         let request = self
             .oauth
             .exchange_client_credentials()
-            .add_scope(Scope::new(GRAPH_SCOPE.to_string()))
+            .add_scope(Scope::new(self.scope.clone()))
             .request_async(&client);
         let result = tokio::time::timeout(self.timeout + Duration::from_secs(1), request).await;
         let answer = answered.lock().ok().and_then(|slot| *slot);
@@ -139,7 +142,10 @@ impl TokenSource {
                     .expires_in()
                     .filter(|d| !d.is_zero())
                     .unwrap_or(DEFAULT_LIFETIME);
-                tracing::debug!(lifetime_s = lifetime.as_secs(), "Entra access token fetched");
+                tracing::debug!(
+                    lifetime_s = lifetime.as_secs(),
+                    "Entra access token fetched"
+                );
                 return Ok(Cached {
                     value: token.access_token().secret().to_string(),
                     expires_at: started + lifetime,
@@ -155,7 +161,10 @@ impl TokenSource {
                 let text = if description.is_empty() {
                     format!("{what} failed ({status}): {}", response.error())
                 } else {
-                    format!("{what} failed ({status}): {}: {description}", response.error())
+                    format!(
+                        "{what} failed ({status}): {}: {description}",
+                        response.error()
+                    )
                 };
                 ConnectorError::from_status(status, text)
                     .with_retry_after(answer.and_then(|(_, wait)| wait))

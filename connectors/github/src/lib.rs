@@ -1,30 +1,53 @@
 //! The GitHub connector of Leaver (through octocrab).
 //!
-//! Action: `github.remove_org_member` (see [`membership`] for the endpoint choice and
-//! its idempotency). Every call is one HTTP attempt with the headers GitHub expects
+//! Actions (one module each; see [`actions`] for the list):
+//! `github.remove_org_member` ([`membership`]), `github.remove_outside_collaborator`
+//! ([`collaborators`]), `github.cancel_invitations` ([`invitations`]),
+//! `github.revoke_sso_authorizations` ([`sso`]) and `github.revoke_fine_grained_tokens`
+//! ([`fine_grained`]). The list-shaped ones share [`grant`]: list every page, revoke
+//! each item, verify by listing again. The person's login comes from [`account`]
+//! (accounts, an IdP profile attribute, or the org's SAML identities).
+//!
+//! Every call is one HTTP attempt with the headers GitHub expects
 //! (`Authorization: Bearer`, `Accept: application/vnd.github+json`,
 //! `X-GitHub-Api-Version`); octocrab's own retry layer is compiled out, so the engine's
 //! retries — honouring the `retry_after` that [`classify`] derives from GitHub's
-//! rate-limit headers — are each visible as an attempt.
+//! rate-limit headers — are each visible as an attempt. Calls draw on one process-wide
+//! [`budget`] per credential, fed by the `x-ratelimit-*` headers.
 //!
-//! The token is a secret: it is redacted from `Debug`, never formatted into an error,
-//! an outcome, a holding or a log line, and scrubbed from upstream messages that might
-//! echo it.
+//! The token and the App's private key are secrets: redacted from `Debug`, never
+//! formatted into an error, an outcome, a holding or a log line, and the token is
+//! scrubbed from upstream messages that might echo it.
 
+pub mod account;
+pub mod actions;
+pub mod budget;
 pub mod classify;
 mod client;
+pub mod collaborators;
 mod config;
+pub mod fine_grained;
+pub mod grant;
+pub mod invitations;
 pub mod membership;
+mod pages;
+pub mod sso;
 
 pub use client::{GithubSetupError, GITHUB_JSON};
-pub use config::{GithubConfig, DEFAULT_API_URL, DEFAULT_API_VERSION, DEFAULT_REQUEST_TIMEOUT};
+pub use config::{
+    GithubAppConfig, GithubConfig, DEFAULT_API_URL, DEFAULT_API_VERSION, DEFAULT_LOGIN_ATTRIBUTE,
+    DEFAULT_MAX_RATE_LIMIT_WAIT, DEFAULT_REQUEST_TIMEOUT,
+};
 pub use membership::RemoveOrgMemberParams;
 
+use account::Discovery;
+use actions::Action;
 use async_trait::async_trait;
 use client::GithubApi;
+use grant::Who;
 use leaver_connector::{
-    parse_params, typed_action, ActionOutcome, ActionRequest, ActionSpec, Connector,
-    ConnectorError, Holding, Identity, ParamError, Preview, Verification,
+    parse_params, ActionOutcome, ActionRequest, ActionSpec, Connector, ConnectorError, Holding,
+    Identity, ParamError, Preview, Verification,
 };
 use membership::Target;
 use std::collections::BTreeSet;
@@ -34,6 +57,7 @@ use std::fmt;
 pub struct GithubConnector {
     org: Option<String>,
     api: GithubApi,
+    discovery: Discovery,
 }
 
 impl fmt::Debug for GithubConnector {
@@ -53,7 +77,11 @@ impl GithubConnector {
             .org
             .map(|o| o.trim().to_string())
             .filter(|o| !o.is_empty());
-        Ok(Self { org, api })
+        Ok(Self {
+            org,
+            api,
+            discovery: Discovery::new(&config.login_attribute),
+        })
     }
 
     /// The configured default organization.
@@ -61,21 +89,60 @@ impl GithubConnector {
         self.org.as_deref()
     }
 
-    fn target(&self, request: &ActionRequest) -> Result<Target, ConnectorError> {
-        check_action(&request.action).map_err(|e| ConnectorError::permanent(e.0))?;
-        Target::of(&request.params, &request.identity, self.org.as_deref())
+    fn org_of(&self, params: &serde_json::Value) -> Result<String, ConnectorError> {
+        let params: RemoveOrgMemberParams = parse_params(params)
+            .map_err(|e| ConnectorError::permanent(format!("invalid parameters: {e}")))?;
+        membership::resolve_org(&params, self.org.as_deref())
+            .map_err(|e| ConnectorError::permanent(e.0))
+    }
+
+    /// The action, org and person of a step. The login is required unless the action
+    /// can work by email (`cancel_invitations`).
+    async fn who(
+        &self,
+        action: Action,
+        org: String,
+        identity: &Identity,
+    ) -> Result<Who, ConnectorError> {
+        let login = self.discovery.login(&self.api, identity, &org).await?;
+        if login.is_none() && action.needs_login() {
+            return Err(self.discovery.not_found(identity, Some(&org)));
+        }
+        Ok(Who {
+            org,
+            login: login.map(|(l, _)| l),
+            email: identity.email.clone(),
+        })
+    }
+
+    async fn step(&self, request: &ActionRequest) -> Result<(Action, Who), ConnectorError> {
+        let action = Action::parse(&request.action).map_err(|e| ConnectorError::permanent(e.0))?;
+        let org = self.org_of(&request.params)?;
+        Ok((action, self.who(action, org, &request.identity).await?))
+    }
+
+    async fn holdings(&self, action: Action, who: &Who) -> Result<Vec<Holding>, ConnectorError> {
+        match action.grant() {
+            None => {
+                let target = target(who)?;
+                Ok(membership::holding(&self.api, &target)
+                    .await?
+                    .into_iter()
+                    .collect())
+            }
+            Some(grant::Grant::FineGrained) if !self.api.is_app() => {
+                Ok(vec![fine_grained::unknown_with_token(who)])
+            }
+            Some(grant) => grant::holdings(grant, &self.api, who).await,
+        }
     }
 }
 
-fn check_action(action: &str) -> Result<(), ParamError> {
-    if action == membership::ACTION {
-        Ok(())
-    } else {
-        Err(ParamError(format!(
-            "unknown action `github.{action}` (the GitHub connector offers: github.{})",
-            membership::ACTION
-        )))
-    }
+fn target(who: &Who) -> Result<Target, ConnectorError> {
+    Ok(Target {
+        org: who.org.clone(),
+        login: who.require_login()?.to_string(),
+    })
 }
 
 #[async_trait]
@@ -85,41 +152,52 @@ impl Connector for GithubConnector {
     }
 
     fn actions(&self) -> Vec<ActionSpec> {
-        vec![typed_action::<RemoveOrgMemberParams>(
-            membership::ACTION,
-            membership::DESCRIPTION,
-        )]
+        Action::ALL.iter().map(|a| a.spec()).collect()
     }
 
     fn check_params(&self, action: &str, params: &serde_json::Value) -> Result<(), ParamError> {
-        check_action(action)?;
+        Action::parse(action)?;
         let params: RemoveOrgMemberParams = parse_params(params)?;
         membership::resolve_org(&params, self.org.as_deref()).map(|_| ())
     }
 
     async fn execute(&self, request: &ActionRequest) -> Result<ActionOutcome, ConnectorError> {
-        let target = self.target(request)?;
-        membership::remove(&self.api, &target).await
+        let (action, who) = self.step(request).await?;
+        match action.grant() {
+            None => membership::remove(&self.api, &target(&who)?).await,
+            Some(grant) => grant::execute(grant, &self.api, &who).await,
+        }
     }
 
     async fn verify(&self, request: &ActionRequest) -> Result<Verification, ConnectorError> {
-        let target = self.target(request)?;
-        membership::verify(&self.api, &target).await
+        let (action, who) = self.step(request).await?;
+        match action.grant() {
+            None => membership::verify(&self.api, &target(&who)?).await,
+            Some(grant) => grant::verify(grant, &self.api, &who).await,
+        }
     }
 
     async fn preview(&self, request: &ActionRequest) -> Result<Preview, ConnectorError> {
-        check_action(&request.action).map_err(|e| ConnectorError::permanent(e.0))?;
-        if request.identity.account("github").is_none() {
-            return Ok(Preview {
+        let action = Action::parse(&request.action).map_err(|e| ConnectorError::permanent(e.0))?;
+        let org = self.org_of(&request.params)?;
+        let who = match self.who(action, org, &request.identity).await {
+            Ok(who) => who,
+            Err(e) if !e.is_transient() && e.message.starts_with("no GitHub login known") => {
+                return Ok(Preview {
+                    would_revoke: Vec::new(),
+                    notes: vec![format!("{}: nothing can be revoked", e.message)],
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        match action.grant() {
+            None => membership::preview(&self.api, &target(&who)?).await,
+            Some(grant::Grant::FineGrained) if !self.api.is_app() => Ok(Preview {
                 would_revoke: Vec::new(),
-                notes: vec![format!(
-                    "no GitHub login known for {} (set accounts.github): nothing can be removed",
-                    request.identity.email
-                )],
-            });
+                notes: vec![format!("the step will fail: {}", fine_grained::APP_ONLY)],
+            }),
+            Some(grant) => grant::preview(grant, &self.api, &who).await,
         }
-        let target = self.target(request)?;
-        membership::preview(&self.api, &target).await
     }
 
     async fn inventory(
@@ -127,25 +205,21 @@ impl Connector for GithubConnector {
         identity: &Identity,
         scope: &[ActionRequest],
     ) -> Result<Vec<Holding>, ConnectorError> {
-        let login = membership::login_of(identity)?;
-        let mut orgs = BTreeSet::new();
-        for request in scope.iter().filter(|r| r.action == membership::ACTION) {
-            let params: RemoveOrgMemberParams = parse_params(&request.params)
-                .map_err(|e| ConnectorError::permanent(format!("invalid parameters: {e}")))?;
-            let org = membership::resolve_org(&params, self.org.as_deref())
-                .map_err(|e| ConnectorError::permanent(e.0))?;
-            orgs.insert(org);
+        let mut wanted = BTreeSet::new();
+        for request in scope {
+            let action =
+                Action::parse(&request.action).map_err(|e| ConnectorError::permanent(e.0))?;
+            wanted.insert((self.org_of(&request.params)?, action));
         }
         if scope.is_empty() {
-            orgs.extend(self.org.clone());
+            if let Some(org) = &self.org {
+                wanted.insert((org.clone(), Action::RemoveOrgMember));
+            }
         }
         let mut holdings = Vec::new();
-        for org in orgs {
-            let target = Target {
-                org,
-                login: login.clone(),
-            };
-            holdings.extend(membership::holding(&self.api, &target).await?);
+        for (org, action) in wanted {
+            let who = self.who(action, org, identity).await?;
+            holdings.extend(self.holdings(action, &who).await?);
         }
         Ok(holdings)
     }
@@ -167,16 +241,27 @@ mod tests {
     fn builds_without_a_runtime_or_token() {
         let c = connector(None);
         assert_eq!(c.name(), "github");
-        assert_eq!(c.actions()[0].name, "remove_org_member");
+        let names: Vec<_> = c.actions().iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            [
+                "remove_org_member",
+                "remove_outside_collaborator",
+                "cancel_invitations",
+                "revoke_sso_authorizations",
+                "revoke_fine_grained_tokens"
+            ]
+        );
     }
 
     #[test]
     fn schema_and_validation_of_params() {
         let c = connector(None);
-        let spec = &c.actions()[0];
-        assert!(spec.validate(&serde_json::json!({"org": "acme"})).is_ok());
-        assert!(spec.validate(&serde_json::json!({"orgg": "acme"})).is_err());
-        assert!(spec.params_schema["properties"]["org"].is_object());
+        for spec in c.actions() {
+            assert!(spec.validate(&serde_json::json!({"org": "acme"})).is_ok());
+            assert!(spec.validate(&serde_json::json!({"orgg": "acme"})).is_err());
+            assert!(spec.params_schema["properties"]["org"].is_object());
+        }
     }
 
     #[test]
@@ -189,11 +274,11 @@ mod tests {
             .check_params("remove_org_member", &serde_json::Value::Null)
             .is_err());
         assert!(none
-            .check_params("remove_org_member", &serde_json::json!({"org": "acme"}))
+            .check_params("cancel_invitations", &serde_json::json!({"org": "acme"}))
             .is_ok());
         let with_default = connector(Some("acme"));
         assert!(with_default
-            .check_params("remove_org_member", &serde_json::json!({}))
+            .check_params("revoke_sso_authorizations", &serde_json::json!({}))
             .is_ok());
         assert!(with_default
             .check_params("remove_org_membr", &serde_json::json!({}))

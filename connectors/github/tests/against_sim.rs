@@ -191,14 +191,26 @@ async fn missing_login_is_permanent() {
     );
     let error = github.execute(&no_login).await.unwrap_err();
     assert_eq!(error.class, ErrorClass::Permanent);
-    assert_eq!(
-        error.message,
-        "no GitHub login known for carol@example.com (set accounts.github)"
+    assert!(
+        error
+            .message
+            .starts_with("no GitHub login known for carol@example.com (set accounts.github"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error
+            .message
+            .contains("no SAML identity of GitHub org acme"),
+        "{}",
+        error.message
     );
     assert!(github.verify(&no_login).await.is_err());
     let preview = github.preview(&no_login).await.unwrap();
     assert!(preview.notes[0].contains("set accounts.github"));
-    assert_eq!(sim.request_count(), 0, "nothing was sent");
+    // Only the SAML lookups were sent; nothing was removed.
+    assert!(sim.requests().iter().all(|r| r.path == "/graphql"));
+    assert!(sim.is_member("acme", "alice-gh"));
 }
 
 #[tokio::test]
@@ -285,7 +297,7 @@ async fn secondary_rate_limit_403_is_transient() {
 }
 
 #[tokio::test]
-async fn exhausted_primary_limit_waits_for_the_reset() {
+async fn exhausted_primary_limit_waits_for_the_reset_without_sending() {
     let sim = sim_with(GithubSimConfig {
         rate_limit: 1,
         rate_limit_window: Duration::from_secs(30),
@@ -294,22 +306,55 @@ async fn exhausted_primary_limit_waits_for_the_reset() {
     .await;
     let github = connector(&sim);
     assert!(!github.verify(&remove_alice()).await.unwrap().verified);
+    // The answer said `remaining: 0`: the next call is not sent, it waits for the
+    // reset (longer than the connector's in-process wait, so it is handed back to the
+    // engine with the reset as retry_after).
     let error = github.execute(&remove_alice()).await.unwrap_err();
-    assert_eq!(
-        (error.class, error.status),
-        (ErrorClass::Transient, Some(403))
-    );
+    assert_eq!((error.class, error.status), (ErrorClass::Transient, None));
     let wait = error.retry_after.expect("a reset wait");
     assert!(
         wait >= Duration::from_secs(25) && wait <= Duration::from_secs(31),
         "{wait:?}"
+    );
+    assert!(error.message.contains("rate limit"), "{}", error.message);
+    assert!(sim.is_member("acme", "alice-gh"));
+    assert_eq!(
+        sim.primary_limit_rejections(),
+        0,
+        "no request wasted on a 403"
+    );
+    assert_eq!(sim.request_count(), 1);
+}
+
+#[tokio::test]
+async fn an_exhausted_limit_seen_only_in_a_403_still_waits_for_the_reset() {
+    // Another process used the quota up: this connector learns it from the 403.
+    let sim = sim_with(GithubSimConfig {
+        rate_limit: 1,
+        rate_limit_window: Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await;
+    reqwest::Client::new()
+        .get(format!("{}/orgs/acme", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .header("user-agent", "other-process")
+        .send()
+        .await
+        .unwrap();
+    let github = connector(&sim);
+    let error = github.execute(&remove_alice()).await.unwrap_err();
+    assert_eq!(
+        (error.class, error.status),
+        (ErrorClass::Transient, Some(403))
     );
     assert!(
         error.message.contains("API rate limit exceeded"),
         "{}",
         error.message
     );
-    assert!(sim.is_member("acme", "alice-gh"));
+    let wait = error.retry_after.expect("a reset wait");
+    assert!(wait >= Duration::from_secs(25), "{wait:?}");
     assert_eq!(sim.primary_limit_rejections(), 1);
 }
 

@@ -106,7 +106,10 @@ pub fn classify_response(
         ),
         _ => (ErrorClass::Permanent, None),
     };
+    let token_endpoint = what.contains("/oauth2/");
     let hint = match status {
+        401 if token_endpoint => " — Okta refused the client assertion: check idp.okta.client_id, the private key and key_id against the service app's public keys",
+        400 if token_endpoint => " — request only scopes granted to the service app (idp.okta.scopes)",
         401 => " — Okta refused the access token: check the service app's client id, key and that the token is not revoked",
         403 => " — the service app lacks a granted scope or an admin role allowing this call",
         _ => "",
@@ -188,7 +191,11 @@ mod tests {
         let e = classify_response(
             403,
             &HeaderMap::new(),
-            &okta("E0000006", "You do not have permission to perform the requested action", &[]),
+            &okta(
+                "E0000006",
+                "You do not have permission to perform the requested action",
+                &[],
+            ),
             WHAT,
         );
         assert_eq!(e.class, ErrorClass::Permanent);
@@ -198,10 +205,16 @@ mod tests {
         let e = classify_response(
             400,
             &HeaderMap::new(),
-            &okta("E0000001", "Api validation failed: limit", &["limit: must be between 1 and 1000"]),
+            &okta(
+                "E0000001",
+                "Api validation failed: limit",
+                &["limit: must be between 1 and 1000"],
+            ),
             WHAT,
         );
-        assert!(e.message.contains("Api validation failed: limit: limit: must be between 1 and 1000"));
+        assert!(e
+            .message
+            .contains("Api validation failed: limit: limit: must be between 1 and 1000"));
         assert_eq!(
             upstream_message(401, br#"{"error":"invalid_client","error_description":"The client_assertion signature is invalid."}"#),
             "invalid_client: The client_assertion signature is invalid."
@@ -210,14 +223,29 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_for_the_reset() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let mut headers = HeaderMap::new();
         headers.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
         headers.insert("x-rate-limit-reset", HeaderValue::from(now + 20));
-        let e = classify_response(429, &headers, &okta("E0000047", "API call exceeded rate limit due to too many requests.", &[]), WHAT);
+        let e = classify_response(
+            429,
+            &headers,
+            &okta(
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+                &[],
+            ),
+            WHAT,
+        );
         assert!(e.is_transient());
         let wait = e.retry_after.unwrap();
-        assert!(wait >= Duration::from_secs(18) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait >= Duration::from_secs(18) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         headers.insert("x-rate-limit-reset", HeaderValue::from(now - 5));
         assert_eq!(rate_limit_wait(&headers), Duration::from_secs(1));
         assert_eq!(rate_limit_wait(&HeaderMap::new()), Duration::from_secs(60));
@@ -231,7 +259,12 @@ mod tests {
         for status in [400, 401, 403, 404, 405, 409] {
             assert!(!classify_response(status, &HeaderMap::new(), b"", WHAT).is_transient());
         }
-        let e = classify_response(502, &HeaderMap::new(), b"<html>edge-7 internal</html>", WHAT);
+        let e = classify_response(
+            502,
+            &HeaderMap::new(),
+            b"<html>edge-7 internal</html>",
+            WHAT,
+        );
         assert_eq!(e.message, format!("Okta 502: Bad Gateway ({WHAT})"));
     }
 
@@ -239,7 +272,10 @@ mod tests {
     fn transport_and_redaction() {
         let e = classify_transport(WHAT, true, Duration::from_secs(2), "");
         assert!(e.is_transient() && e.message.contains("timed out"));
-        assert_eq!(redact("x eyJsecrettoken y", "eyJsecrettoken"), "x [redacted] y");
+        assert_eq!(
+            redact("x eyJsecrettoken y", "eyJsecrettoken"),
+            "x [redacted] y"
+        );
         assert_eq!(redact("tiny", "ti"), "tiny");
     }
 }

@@ -5,9 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 /// Scopes the connector asks for unless configured otherwise: `okta.users.manage`
-/// (read users, deactivate, clear sessions, list a user's clients and tokens) and
-/// `okta.logs.read` (the System Log, to verify a session clear).
-pub const DEFAULT_SCOPES: [&str; 2] = ["okta.users.manage", "okta.logs.read"];
+/// (deactivate, clear sessions), `okta.users.read` (read users, list a user's clients
+/// and tokens) and `okta.logs.read` (the System Log: verifying a session clear, and the
+/// reconciliation of lost event hook deliveries).
+pub const DEFAULT_SCOPES: [&str; 3] = ["okta.users.manage", "okta.users.read", "okta.logs.read"];
 /// Time limit of one request unless configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,7 +72,8 @@ mod tests {
     #[test]
     fn debug_redacts_the_key() {
         let config = OktaApiConfig {
-            private_key_pem: "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----".into(),
+            private_key_pem: "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----"
+                .into(),
             ..OktaApiConfig::default()
         };
         let shown = format!("{config:?} {config:#?}");

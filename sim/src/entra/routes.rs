@@ -30,6 +30,7 @@ const GRAPH_SCOPES: &[&str] = &[
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/v1.0/users", get(list_users))
         .route("/v1.0/users/delta", get(users_delta))
         .route("/v1.0/users/{key}", get(get_user).patch(patch_user))
         .route(
@@ -269,7 +270,10 @@ async fn token(State(shared): Shr, Path(tenant): Path<String>, body: Bytes) -> R
     let Some(scope) = field("scope") else {
         return missing("scope");
     };
-    if !GRAPH_SCOPES.contains(&scope.trim()) {
+    // Graph's resource identifier is its base URL (each national cloud has its own:
+    // `https://graph.microsoft.us/.default`); this simulator's Graph is at its own URL.
+    let own_scope = format!("{}/.default", shared.base_url);
+    if !GRAPH_SCOPES.contains(&scope.trim()) && scope.trim() != own_scope {
         return wire::aadsts(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -365,6 +369,59 @@ async fn get_user(State(shared): Shr, Path(key): Path<String>, RawQuery(q): RawQ
         }
         None => wire::user_not_found(&key),
     }
+}
+
+/// `GET /users?$filter=mail eq '…'` (or `userPrincipalName eq '…'`), the two filters
+/// Leaver uses; values compare without case, as Graph does. Without `$filter`: every
+/// live user (one page).
+async fn list_users(State(shared): Shr, RawQuery(q): RawQuery) -> Response {
+    let select = match wire::parse_select(query_param(q.as_deref(), "$select").as_deref()) {
+        Ok(select) => select,
+        Err(message) => return wire::bad_request(&message),
+    };
+    let filter = match query_param(q.as_deref(), "$filter") {
+        None => None,
+        Some(text) => match parse_eq_filter(&text) {
+            Some(f) => Some(f),
+            None => {
+                return wire::bad_request(&format!("Invalid filter clause: {text}"));
+            }
+        },
+    };
+    let world = lock(&shared.world);
+    let value: Vec<Value> = world
+        .users
+        .values()
+        .filter(|u| u.presence == Presence::Live)
+        .filter(|u| match &filter {
+            None => true,
+            Some((property, literal)) => {
+                let field = match property.as_str() {
+                    "mail" => u.mail.clone(),
+                    _ => Some(u.user_principal_name.clone()),
+                };
+                field.is_some_and(|f| f.eq_ignore_ascii_case(literal))
+            }
+        })
+        .map(|u| Value::Object(wire::user_json(u, select.as_deref(), false)))
+        .collect();
+    wire::graph_json(
+        StatusCode::OK,
+        &json!({"@odata.context": wire::users_context(select.as_deref()), "value": value}),
+    )
+}
+
+/// `mail eq 'a@b'` or `userPrincipalName eq 'a@b'` (OData quotes doubled inside).
+fn parse_eq_filter(text: &str) -> Option<(String, String)> {
+    let (property, rest) = text.trim().split_once(' ')?;
+    let property = match property.to_ascii_lowercase().as_str() {
+        "mail" => "mail",
+        "userprincipalname" => "userPrincipalName",
+        _ => return None,
+    };
+    let literal = rest.trim().strip_prefix("eq ")?.trim();
+    let inner = literal.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some((property.to_string(), inner.replace("''", "'")))
 }
 
 async fn patch_user(State(shared): Shr, Path(key): Path<String>, body: Bytes) -> Response {

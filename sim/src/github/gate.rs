@@ -1,6 +1,7 @@
 //! The layer every request passes: request log, injected latency and faults, auth, API
 //! version, primary rate limit, and the headers GitHub puts on every answer.
 
+use super::app::{bearer, AuthKind};
 use super::log::RequestRecord;
 use super::ratelimit::RateSnapshot;
 use super::wire::{self, docs};
@@ -119,12 +120,20 @@ pub(crate) async fn gate(
 /// Auth, version and primary limit, then the route.
 async fn serve(
     shared: &Shared,
-    request: Request,
+    mut request: Request,
     next: Next,
     record: &mut RequestRecord,
 ) -> Served {
-    match check_auth(&shared.token, request.headers()) {
-        Ok(()) => record.auth_ok = true,
+    if is_app_jwt_route(request.uri().path()) {
+        // Authenticated by the app's JWT in the handler; not counted against the
+        // installation's limit.
+        return Served::plain(next.run(request).await);
+    }
+    match authenticate(shared, request.headers()) {
+        Ok(kind) => {
+            record.auth_ok = true;
+            request.extensions_mut().insert(kind);
+        }
         Err(message) => {
             return Served::plain(wire::error(StatusCode::UNAUTHORIZED, message, docs::REST))
         }
@@ -174,6 +183,22 @@ async fn serve(
                 rate_limited: true,
             }
         }
+    }
+}
+
+/// `POST /app/installations/{id}/access_tokens`: authenticated with the app's JWT.
+fn is_app_jwt_route(path: &str) -> bool {
+    path.starts_with("/app/installations/") && path.ends_with("/access_tokens")
+}
+
+/// The configured token, or a live installation token.
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<AuthKind, &'static str> {
+    match check_auth(&shared.token, headers) {
+        Ok(()) => Ok(AuthKind::Token),
+        Err(message) => bearer(headers)
+            .and_then(|token| lock(&shared.apps).installation_of(token, SystemTime::now()))
+            .map(AuthKind::Installation)
+            .ok_or(message),
     }
 }
 

@@ -48,14 +48,20 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
+mod app;
 mod gate;
+mod grants;
+mod graphql;
 mod log;
 mod ratelimit;
 mod routes;
 mod wire;
 mod world;
 
+pub use app::INSTALLATION_TOKEN_TTL;
 pub use log::{RequestRecord, GITHUB_JSON};
+pub use ratelimit::RateWindow;
 pub use world::MembershipState;
 
 use crate::faults::Faults;
@@ -137,6 +143,7 @@ pub(crate) struct Shared {
     installation_id: u64,
     world: Mutex<World>,
     limiter: Mutex<PrimaryLimit>,
+    apps: Mutex<app::Apps>,
     log: Mutex<log::RequestLog>,
     removals: Mutex<BTreeMap<(String, String), u32>>,
     cancellations: Mutex<BTreeMap<(String, String), u32>>,
@@ -209,6 +216,7 @@ impl GithubSim {
                 config.rate_limit_window,
                 SystemTime::now(),
             )),
+            apps: Mutex::new(app::Apps::default()),
             log: Mutex::new(log::RequestLog::default()),
             removals: Mutex::new(BTreeMap::new()),
             cancellations: Mutex::new(BTreeMap::new()),
@@ -351,6 +359,142 @@ impl GithubSim {
     /// Change the primary limit; a fresh window starts now.
     pub fn set_rate_limit(&self, limit: u32, window: Duration) {
         lock(&self.shared.limiter).reconfigure(limit, window, SystemTime::now());
+    }
+
+    /// Every primary-limit window that saw a request, oldest first, and the configured
+    /// `(limit, window)`.
+    pub fn rate_windows(&self) -> (Vec<RateWindow>, (u32, Duration)) {
+        let mut limiter = lock(&self.shared.limiter);
+        (limiter.windows(SystemTime::now()), limiter.config())
+    }
+
+    /// Register a GitHub App: its id, its public key (PEM, RSA) and the installations
+    /// it may mint tokens for. Installation tokens authenticate like the configured
+    /// token, and are the only credentials the fine-grained PAT endpoints accept.
+    pub fn register_app(
+        &self,
+        app_id: u64,
+        public_key_pem: &str,
+        installations: &[u64],
+    ) -> Result<(), SimError> {
+        lock(&self.shared.apps)
+            .register(app_id, public_key_pem, installations)
+            .map_err(SimError::Config)
+    }
+
+    /// Installation tokens issued so far.
+    pub fn installation_tokens_issued(&self) -> u64 {
+        lock(&self.shared.apps).issued()
+    }
+
+    /// Invalidate every installation token issued so far (as if they had expired).
+    pub fn expire_installation_tokens(&self) {
+        lock(&self.shared.apps).expire_all();
+    }
+
+    /// Make `login` an outside collaborator of `org` on `repo` (org created if needed).
+    pub fn add_outside_collaborator(&self, org: &str, login: &str, repo: &str) {
+        let mut world = lock(&self.shared.world);
+        world.ensure_org(org);
+        let user = world.ensure_user(login);
+        world.grants.add_collaborator(org, user, repo);
+    }
+
+    /// Logins of the outside collaborators of `org`, sorted.
+    pub fn outside_collaborators(&self, org: &str) -> Vec<String> {
+        lock(&self.shared.world)
+            .grants
+            .org(org)
+            .map(|g| {
+                g.collaborators
+                    .values()
+                    .map(|c| c.user.login.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Create the user account `login` (no org relation).
+    pub fn add_user(&self, login: &str) {
+        lock(&self.shared.world).ensure_user(login);
+    }
+
+    /// Invite `email` (no GitHub account named) to `org`; `failed` makes it a failed
+    /// invitation. Returns the invitation id.
+    pub fn add_email_invitation(&self, org: &str, email: &str, failed: bool) -> u64 {
+        lock(&self.shared.world).add_email_invitation(org, email, "direct_member", failed)
+    }
+
+    /// Emails with a pending invitation to `org`.
+    pub fn email_invitations(&self, org: &str) -> Vec<String> {
+        lock(&self.shared.world)
+            .org(org)
+            .map(|o| o.email_invitations().map(|i| i.email.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Emails with a failed invitation to `org`.
+    pub fn failed_invitations(&self, org: &str) -> Vec<String> {
+        lock(&self.shared.world)
+            .org(org)
+            .map(|o| o.failed_invitations().map(|i| i.email.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Authorize a credential of `login` for SAML SSO in `org` (`personal access token`
+    /// or `SSH key`); returns the credential id.
+    pub fn add_credential_authorization(&self, org: &str, login: &str, kind: &str) -> u64 {
+        let mut world = lock(&self.shared.world);
+        world.ensure_org(org);
+        let user = world.ensure_user(login);
+        world.grants.add_credential(org, user, kind)
+    }
+
+    /// Credential ids of `login` authorized for SSO in `org`.
+    pub fn credential_authorizations(&self, org: &str, login: &str) -> Vec<u64> {
+        lock(&self.shared.world)
+            .grants
+            .org(org)
+            .map(|g| {
+                g.credentials
+                    .values()
+                    .filter(|c| c.user.login.eq_ignore_ascii_case(login))
+                    .map(|c| c.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Give a fine-grained token of `login` named `name` access to `org`; returns the
+    /// grant id.
+    pub fn add_fine_grained_token(&self, org: &str, login: &str, name: &str) -> u64 {
+        let mut world = lock(&self.shared.world);
+        world.ensure_org(org);
+        let user = world.ensure_user(login);
+        world.grants.add_token(org, user, name)
+    }
+
+    /// Grant ids of `login`'s fine-grained tokens with access to `org`.
+    pub fn fine_grained_tokens(&self, org: &str, login: &str) -> Vec<u64> {
+        lock(&self.shared.world)
+            .grants
+            .org(org)
+            .map(|g| {
+                g.tokens
+                    .values()
+                    .filter(|t| t.user.login.eq_ignore_ascii_case(login))
+                    .map(|t| t.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Link the SAML identity `name_id` (an email, usually) to `login` in `org`.
+    pub fn add_saml_identity(&self, org: &str, name_id: &str, login: &str) {
+        let mut world = lock(&self.shared.world);
+        world.ensure_org(org);
+        let user = world.ensure_user(login);
+        world.grants.add_saml_identity(org, name_id, user);
     }
 
     /// Stop the server: no new connections, in-flight latency and hangs end at once.

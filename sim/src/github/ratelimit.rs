@@ -17,6 +17,18 @@ pub struct RateSnapshot {
     pub reset: u64,
 }
 
+/// One rate-limit window as it was used: when it started and how many requests it
+/// admitted. Benchmarks compute the achieved share of the allowed rate from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    /// When the window started (its first counted request).
+    pub start: SystemTime,
+    /// Requests admitted in it.
+    pub used: u32,
+    /// Requests refused in it because the limit was exhausted.
+    pub refused: u32,
+}
+
 /// The primary-limit bucket.
 #[derive(Debug)]
 pub struct PrimaryLimit {
@@ -24,6 +36,8 @@ pub struct PrimaryLimit {
     window: Duration,
     window_start: SystemTime,
     used: u32,
+    refused: u32,
+    history: Vec<RateWindow>,
 }
 
 impl PrimaryLimit {
@@ -34,6 +48,8 @@ impl PrimaryLimit {
             window: window.max(Duration::from_millis(1)),
             window_start: now,
             used: 0,
+            refused: 0,
+            history: Vec::new(),
         }
     }
 
@@ -44,8 +60,12 @@ impl PrimaryLimit {
 
     fn roll(&mut self, now: SystemTime) {
         if now >= self.window_start + self.window {
+            if self.used > 0 || self.refused > 0 {
+                self.history.push(self.current());
+            }
             self.window_start = now;
             self.used = 0;
+            self.refused = 0;
         }
     }
 
@@ -61,6 +81,30 @@ impl PrimaryLimit {
         }
     }
 
+    fn current(&self) -> RateWindow {
+        RateWindow {
+            start: self.window_start,
+            used: self.used,
+            refused: self.refused,
+        }
+    }
+
+    /// The limit and window length.
+    pub fn config(&self) -> (u32, Duration) {
+        (self.limit, self.window)
+    }
+
+    /// Every window that admitted or refused a request, oldest first (the current one
+    /// last).
+    pub fn windows(&mut self, now: SystemTime) -> Vec<RateWindow> {
+        self.roll(now);
+        let mut windows = self.history.clone();
+        if self.used > 0 || self.refused > 0 {
+            windows.push(self.current());
+        }
+        windows
+    }
+
     /// The current numbers without counting a request (for answers that never reached
     /// the API: injected faults, bad credentials).
     pub fn peek(&mut self, now: SystemTime) -> RateSnapshot {
@@ -73,6 +117,7 @@ impl PrimaryLimit {
     pub fn admit(&mut self, now: SystemTime) -> Result<RateSnapshot, RateSnapshot> {
         self.roll(now);
         if self.used >= self.limit {
+            self.refused += 1;
             return Err(self.snapshot());
         }
         self.used += 1;

@@ -3,6 +3,7 @@
 use super::gate::gate;
 use super::wire::{self, docs};
 use super::world::{Membership, Org, Removed};
+use super::{access, app, graphql};
 use super::{lock, Shared};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -38,6 +39,35 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/orgs/{org}/invitations/{invitation_id}",
             axum::routing::delete(cancel_invitation),
+        )
+        .route(
+            "/orgs/{org}/failed_invitations",
+            get(access::list_failed_invitations),
+        )
+        .route(
+            "/orgs/{org}/outside_collaborators",
+            get(access::list_collaborators),
+        )
+        .route(
+            "/orgs/{org}/outside_collaborators/{username}",
+            axum::routing::delete(access::remove_collaborator),
+        )
+        .route(
+            "/orgs/{org}/credential-authorizations",
+            get(access::list_credentials),
+        )
+        .route(
+            "/orgs/{org}/credential-authorizations/{credential_id}",
+            axum::routing::delete(access::remove_credential),
+        )
+        .route(
+            "/orgs/{org}/personal-access-tokens",
+            get(access::list_tokens).post(access::update_tokens),
+        )
+        .route("/graphql", axum::routing::post(graphql::query))
+        .route(
+            "/app/installations/{installation_id}/access_tokens",
+            axum::routing::post(app::create_installation_token),
         )
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
@@ -162,10 +192,23 @@ fn list(shared: &Shared, org: &Org, listing: Listing, query: Option<&str>) -> Re
                 .map(|m| wire::simple_user(base, &m.user))
                 .collect()
         }
-        Listing::Invitations => org
-            .invitations()
-            .map(|m| wire::invitation(base, org, m))
-            .collect(),
+        Listing::Invitations => {
+            let mut items: Vec<(u64, Value)> = org
+                .invitations()
+                .map(|m| {
+                    (
+                        m.invitation_id.unwrap_or_default(),
+                        wire::invitation(base, org, m),
+                    )
+                })
+                .chain(
+                    org.email_invitations()
+                        .map(|i| (i.id, wire::email_invitation(org, i))),
+                )
+                .collect();
+            items.sort_by_key(|(id, _)| *id);
+            items.into_iter().map(|(_, v)| v).collect()
+        }
     };
     let (per_page, page) =
         wire::page_params(param("per_page").as_deref(), param("page").as_deref());

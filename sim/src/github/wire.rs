@@ -1,6 +1,6 @@
 //! GitHub's wire shapes: error bodies, user and membership objects, the `Link` header.
 
-use super::world::{Membership, Org, User};
+use super::world::{EmailInvitation, Membership, Org, User};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -26,6 +26,15 @@ pub(crate) mod docs {
     pub const GET_ORG: &str = "https://docs.github.com/rest/orgs/orgs#get-an-organization";
     pub const INVITATIONS: &str =
         "https://docs.github.com/rest/orgs/members#list-pending-organization-invitations";
+    pub const COLLABORATORS: &str =
+        "https://docs.github.com/rest/orgs/outside-collaborators#remove-outside-collaborator-from-an-organization";
+    pub const CREDENTIALS: &str =
+        "https://docs.github.com/enterprise-cloud@latest/rest/orgs/orgs#list-saml-sso-authorizations-for-an-organization";
+    pub const FINE_GRAINED: &str =
+        "https://docs.github.com/rest/orgs/personal-access-tokens#update-the-access-to-organization-resources-via-fine-grained-personal-access-tokens";
+    pub const APPS: &str =
+        "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app";
+    pub const GRAPHQL: &str = "https://docs.github.com/graphql";
 }
 
 /// The JSON content type GitHub answers with.
@@ -155,6 +164,25 @@ pub(crate) fn invitation(base: &str, org: &Org, membership: &Membership) -> Valu
         "inviter": null,
         "team_count": 0,
         "invitation_teams_url": format!("{base}/organizations/{}/invitations/{id}/teams", org.id),
+        "invitation_source": "member"
+    })
+}
+
+/// An invitation sent to an email address (`login: null`).
+pub(crate) fn email_invitation(org: &Org, invitation: &EmailInvitation) -> Value {
+    let id = invitation.id;
+    json!({
+        "id": id,
+        "node_id": format!("MDIyOk9yZ2FuaXphdGlvbkludml0YXRpb2{id}"),
+        "login": null,
+        "email": invitation.email,
+        "role": invitation.role,
+        "created_at": "2026-01-01T00:00:00Z",
+        "failed_at": if invitation.failed { json!("2026-01-08T00:00:00Z") } else { Value::Null },
+        "failed_reason": if invitation.failed { json!("Invitation expired") } else { Value::Null },
+        "inviter": null,
+        "team_count": 0,
+        "invitation_teams_url": format!("https://api.github.com/organizations/{}/invitations/{id}/teams", org.id),
         "invitation_source": "member"
     })
 }

@@ -56,6 +56,22 @@ pub struct Org {
     pub id: u64,
     members: BTreeMap<String, Membership>,
     invitations: BTreeMap<String, Membership>,
+    email_invitations: BTreeMap<u64, EmailInvitation>,
+}
+
+/// An invitation sent to an email address (no GitHub account named yet). A failed one
+/// (expired, bounced) is no longer pending: GitHub lists it under
+/// `/orgs/{org}/failed_invitations`, not `/orgs/{org}/invitations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailInvitation {
+    /// The invitation id.
+    pub id: u64,
+    /// Invited address.
+    pub email: String,
+    /// `admin` or `direct_member`.
+    pub role: String,
+    /// Whether the invitation failed.
+    pub failed: bool,
 }
 
 impl Org {
@@ -67,6 +83,16 @@ impl Org {
     /// Pending invitations, sorted by login.
     pub fn invitations(&self) -> impl Iterator<Item = &Membership> {
         self.invitations.values()
+    }
+
+    /// Pending invitations sent to an email address, by id.
+    pub fn email_invitations(&self) -> impl Iterator<Item = &EmailInvitation> {
+        self.email_invitations.values().filter(|i| !i.failed)
+    }
+
+    /// Failed invitations sent to an email address, by id.
+    pub fn failed_invitations(&self) -> impl Iterator<Item = &EmailInvitation> {
+        self.email_invitations.values().filter(|i| i.failed)
     }
 
     /// The active membership of `login`, if any.
@@ -100,6 +126,9 @@ pub struct World {
     next_user_id: u64,
     next_org_id: u64,
     next_invitation_id: u64,
+    /// Outside collaborators, SSO credential authorizations, fine-grained tokens and
+    /// SAML identities, per organization.
+    pub grants: super::grants::Grants,
 }
 
 impl Default for World {
@@ -110,6 +139,7 @@ impl Default for World {
             next_user_id: 583_231,
             next_org_id: 9_919,
             next_invitation_id: 1_000_001,
+            grants: Default::default(),
         }
     }
 }
@@ -122,6 +152,11 @@ impl World {
     /// An organization by name (case-insensitive).
     pub fn org(&self, name: &str) -> Option<&Org> {
         self.orgs.get(&key(name))
+    }
+
+    /// A user by login (case-insensitive), if the account exists.
+    pub fn user(&self, login: &str) -> Option<&User> {
+        self.users.get(&key(login))
     }
 
     /// An organization by numeric id.
@@ -145,11 +180,13 @@ impl World {
                 id,
                 members: BTreeMap::new(),
                 invitations: BTreeMap::new(),
+                email_invitations: BTreeMap::new(),
             }
         })
     }
 
-    fn ensure_user(&mut self, login: &str) -> User {
+    /// The user `login`, created if needed.
+    pub fn ensure_user(&mut self, login: &str) -> User {
         let next_id = &mut self.next_user_id;
         self.users
             .entry(key(login))
@@ -207,6 +244,28 @@ impl World {
         Some(invitation_id)
     }
 
+    /// Invite `email` to `org`; `failed` marks it as a failed invitation. Returns its id.
+    pub fn add_email_invitation(
+        &mut self,
+        org: &str,
+        email: &str,
+        role: &str,
+        failed: bool,
+    ) -> u64 {
+        let id = self.next_invitation_id;
+        self.next_invitation_id += 1;
+        self.ensure_org(org).email_invitations.insert(
+            id,
+            EmailInvitation {
+                id,
+                email: email.to_string(),
+                role: role.to_string(),
+                failed,
+            },
+        );
+        id
+    }
+
     /// `DELETE /orgs/{org}/memberships/{username}`: removes the membership and cancels a
     /// pending invitation. `None` when the org does not exist.
     pub fn remove_membership(&mut self, org: &str, login: &str) -> Option<Removed> {
@@ -232,10 +291,16 @@ impl World {
         })
     }
 
-    /// `DELETE /orgs/{org}/invitations/{invitation_id}`: the cancelled invitee's login.
+    /// `DELETE /orgs/{org}/invitations/{invitation_id}`: the cancelled invitee's login
+    /// (or email, for an invitation by email).
     /// `None` when the org does not exist; `Some(None)` when no such invitation.
     pub fn cancel_invitation(&mut self, org: &str, invitation_id: u64) -> Option<Option<String>> {
         let org = self.orgs.get_mut(&key(org))?;
+        if let Some(invitation) = org.email_invitations.get(&invitation_id) {
+            let email = invitation.email.clone();
+            org.email_invitations.remove(&invitation_id);
+            return Some(Some(email));
+        }
         let found = org
             .invitations
             .iter()

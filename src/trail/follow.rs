@@ -1,0 +1,398 @@
+//! Vault file audit device logs, followed like `tail -F` and resumable: the cursor
+//! (file identity, byte offset, line, reader state) is committed in the same
+//! transaction as the counts of the lines before it, so an interrupted ingest resumes
+//! exactly where its last commit ended and never counts a line twice.
+//!
+//! - Rotation (the log renamed, a new one created at the path): the old file is read
+//!   to its end — through the open handle when following, or found again in the same
+//!   directory by its device and inode on the next run — then the new one from 0.
+//! - Truncation (copytruncate, or a new file that reused the inode): the file is
+//!   shorter than the cursor, or its first bytes no longer match the fingerprint
+//!   taken when it was read: read again from 0.
+
+use super::batch::Batch;
+use super::logfile::{find_by_id, LogFile, ReadLine, HEAD_BYTES};
+use super::pairing::{Pairer, STALE_MS};
+use super::report::IngestReport;
+use super::vault::parse_line;
+use super::{Progress, TrailError};
+use crate::store::{Store, TrailCursor};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Lines per commit.
+    pub batch_lines: usize,
+    /// Keep reading after the end (`tail -F`) until `shutdown`.
+    pub follow: bool,
+    /// How often a followed file is checked for new lines, rotation and truncation.
+    pub poll: Duration,
+    /// Stop after this many lines (a partial run; the next one resumes).
+    pub stop_after_lines: Option<u64>,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        Self {
+            batch_lines: 5_000,
+            follow: false,
+            poll: Duration::from_millis(250),
+            stop_after_lines: None,
+        }
+    }
+}
+
+/// The reader's state kept in the cursor.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ReaderState {
+    /// Length and SHA-256 of the file's head when it was read.
+    head_len: u64,
+    head_sha256: Option<String>,
+    /// Requests still waiting for their response.
+    pairer: Pairer,
+}
+
+/// The cursor name of a followed file: its absolute path.
+pub fn cursor_name(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("vault-file:{}", absolute.display())
+}
+
+struct Follower<'a> {
+    store: &'a Store,
+    name: String,
+    options: &'a FollowOptions,
+    progress: &'a dyn Progress,
+    state: ReaderState,
+    batch: Batch,
+    report: IngestReport,
+    lines_this_run: u64,
+    buf: Vec<u8>,
+    accesses: Vec<crate::trail::event::SecretAccess>,
+    /// (file id, offset) of the last commit: an idle poll writes nothing.
+    committed: Option<(String, u64)>,
+}
+
+/// Ingest (and with `options.follow`, keep following) a Vault file audit log.
+pub async fn ingest_vault_file(
+    store: &Store,
+    path: &Path,
+    options: &FollowOptions,
+    progress: &dyn Progress,
+    mut shutdown: Option<watch::Receiver<bool>>,
+) -> Result<IngestReport, TrailError> {
+    let started = Instant::now();
+    let name = cursor_name(path);
+    let cursor = store.trail_cursor(&name).await?;
+    let mut follower = Follower {
+        store,
+        name,
+        options,
+        progress,
+        state: ReaderState::default(),
+        batch: Batch::default(),
+        report: IngestReport::default(),
+        lines_this_run: 0,
+        buf: Vec::with_capacity(8192),
+        accesses: Vec::new(),
+        committed: None,
+    };
+    follower.report.files.push(path.display().to_string());
+    let mut log = open_waiting(path, options.follow, &mut shutdown).await?;
+    if let Some(cursor) = cursor {
+        follower.state = serde_json::from_str(&cursor.state).unwrap_or_else(|error| {
+            follower.report.warnings.push(format!(
+                "the saved reader state was unreadable ({error}); requests awaiting a response were dropped"
+            ));
+            ReaderState::default()
+        });
+        if cursor.file_id == log.id {
+            follower.resume(&mut log, &cursor)?;
+        } else {
+            follower.finish_rotated(path, &cursor).await?;
+            follower.state.head_len = 0;
+            follower.state.head_sha256 = None;
+            follower.commit(&log).await?;
+        }
+    }
+    progress.file(&log.path, log.len().unwrap_or(0));
+    progress.advance(log.offset);
+    loop {
+        // Truncated (copytruncate, rewritten) since the last read: from 0 again,
+        // checked before reading on so that no line of the new content is read twice.
+        if options.follow && follower.truncated(&log)? {
+            follower.report.truncations += 1;
+            follower.restart(&mut log)?;
+            follower.commit(&log).await?;
+        }
+        let eof = follower.read_batch(&mut log, false)?;
+        follower.commit(&log).await?;
+        if follower.done() {
+            break;
+        }
+        if !eof {
+            continue;
+        }
+        if !options.follow {
+            // One-shot: a final line without newline, then requests whose response
+            // should have come by now count alone.
+            follower.read_batch(&mut log, true)?;
+            let now = chrono::Utc::now().timestamp_millis();
+            follower
+                .state
+                .pairer
+                .expire(now - STALE_MS, &mut follower.accesses);
+            follower.take_accesses();
+            follower.commit(&log).await?;
+            break;
+        }
+        match std::fs::metadata(path) {
+            Ok(meta) if super::logfile::file_id(&meta) != log.id => {
+                // Rotated: finish the old file through the open handle, then switch.
+                while !follower.read_batch(&mut log, false)? {
+                    follower.commit(&log).await?;
+                }
+                follower.read_batch(&mut log, true)?;
+                follower.commit(&log).await?;
+                match LogFile::open(path) {
+                    Ok(new) => {
+                        log = new;
+                        follower.report.rotations += 1;
+                        follower.state.head_len = 0;
+                        follower.state.head_sha256 = None;
+                        follower.report.files.push(path.display().to_string());
+                        progress.file(&log.path, log.len().unwrap_or(0));
+                        follower.commit(&log).await?;
+                        continue;
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(TrailError::Io {
+                            path: path.to_path_buf(),
+                            source,
+                        })
+                    }
+                }
+            }
+            _ => {}
+        }
+        if wait(options.poll, &mut shutdown).await {
+            break;
+        }
+    }
+    follower.report.elapsed = started.elapsed();
+    Ok(follower.report)
+}
+
+/// Open `path`; when following, wait for it to appear.
+async fn open_waiting(
+    path: &Path,
+    follow: bool,
+    shutdown: &mut Option<watch::Receiver<bool>>,
+) -> Result<LogFile, TrailError> {
+    loop {
+        match LogFile::open(path) {
+            Ok(log) => return Ok(log),
+            Err(error) if follow && error.kind() == std::io::ErrorKind::NotFound => {
+                if wait(Duration::from_millis(250), shutdown).await {
+                    return Err(TrailError::Stopped);
+                }
+            }
+            Err(source) => {
+                return Err(TrailError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Sleep `poll`; true when shutdown was asked for.
+async fn wait(poll: Duration, shutdown: &mut Option<watch::Receiver<bool>>) -> bool {
+    match shutdown {
+        Some(rx) => {
+            if *rx.borrow() {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => *rx.borrow(),
+                changed = rx.changed() => changed.is_err() || *rx.borrow(),
+            }
+        }
+        None => {
+            tokio::time::sleep(poll).await;
+            false
+        }
+    }
+}
+
+impl Follower<'_> {
+    fn done(&self) -> bool {
+        self.options
+            .stop_after_lines
+            .is_some_and(|limit| self.lines_this_run >= limit)
+    }
+
+    /// Continue a file read before, unless it was truncated or replaced since.
+    fn resume(&mut self, log: &mut LogFile, cursor: &TrailCursor) -> Result<(), TrailError> {
+        let offset = u64::try_from(cursor.offset).unwrap_or(0);
+        let line = u64::try_from(cursor.line).unwrap_or(0);
+        let len = log.len().map_err(|source| io(log, source))?;
+        if len < offset || !self.head_matches(log)? {
+            self.report.truncations += 1;
+            self.restart(log)
+        } else {
+            log.seek(offset, line).map_err(|source| io(log, source))
+        }
+    }
+
+    fn truncated(&self, log: &LogFile) -> Result<bool, TrailError> {
+        let len = log.len().map_err(|source| io(log, source))?;
+        Ok(len < log.offset || !self.head_matches(log)?)
+    }
+
+    fn restart(&mut self, log: &mut LogFile) -> Result<(), TrailError> {
+        self.state.head_len = 0;
+        self.state.head_sha256 = None;
+        log.seek(0, 0).map_err(|source| io(log, source))
+    }
+
+    fn head_matches(&self, log: &LogFile) -> Result<bool, TrailError> {
+        if self.state.head_len == 0 {
+            return Ok(true);
+        }
+        let digest = log
+            .head_digest(self.state.head_len)
+            .map_err(|source| io(log, source))?;
+        Ok(digest.is_some() && digest == self.state.head_sha256)
+    }
+
+    /// The cursor pointed into a file no longer at the path: read the rest of it if it
+    /// is still in the same directory (renamed by rotation).
+    async fn finish_rotated(
+        &mut self,
+        path: &Path,
+        cursor: &TrailCursor,
+    ) -> Result<(), TrailError> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let Some(old_path) = find_by_id(&dir, &cursor.file_id, path) else {
+            self.report.warnings.push(format!(
+                "{} was rotated and the file last read is no longer in {}: lines written to it after offset {} were not indexed",
+                path.display(),
+                dir.display(),
+                cursor.offset
+            ));
+            return Ok(());
+        };
+        let mut old = LogFile::open(&old_path).map_err(|source| TrailError::Io {
+            path: old_path.clone(),
+            source,
+        })?;
+        self.report.rotations += 1;
+        self.report.files.push(old_path.display().to_string());
+        self.resume(&mut old, cursor)?;
+        while !self.read_batch(&mut old, false)? {
+            self.commit(&old).await?;
+        }
+        self.read_batch(&mut old, true)?;
+        self.commit(&old).await
+    }
+
+    /// Read up to one batch of lines; true when the end of the file was reached.
+    fn read_batch(&mut self, log: &mut LogFile, final_read: bool) -> Result<bool, TrailError> {
+        let mut limit = self.options.batch_lines.max(1) as u64;
+        if let Some(stop) = self.options.stop_after_lines {
+            limit = limit.min(stop.saturating_sub(self.lines_this_run));
+        }
+        let start = log.offset;
+        let mut read = 0;
+        let mut eof = false;
+        while read < limit {
+            match log
+                .next_line(&mut self.buf, final_read)
+                .map_err(|source| io(log, source))?
+            {
+                ReadLine::Eof => {
+                    eof = true;
+                    break;
+                }
+                ReadLine::Line(number) => {
+                    read += 1;
+                    self.line(&log.path, number);
+                }
+            }
+        }
+        self.lines_this_run += read;
+        self.report.lines += read;
+        self.report.bytes += log.offset - start;
+        self.progress.advance(log.offset - start);
+        self.take_accesses();
+        Ok(eof)
+    }
+
+    fn line(&mut self, path: &Path, number: u64) {
+        if self.buf.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match parse_line(&self.buf) {
+            Ok(entry) => {
+                self.report.records += 1;
+                self.state.pairer.feed(entry, &mut self.accesses);
+            }
+            Err(reason) => self
+                .report
+                .malformed(&path.display().to_string(), number, reason),
+        }
+    }
+
+    fn take_accesses(&mut self) {
+        for access in self.accesses.drain(..) {
+            self.batch.add(&access);
+        }
+    }
+
+    /// Write the batch with the cursor at `log`'s position.
+    async fn commit(&mut self, log: &LogFile) -> Result<(), TrailError> {
+        let position = (log.id.clone(), log.offset);
+        if self.batch.is_empty() && self.committed.as_ref() == Some(&position) {
+            return Ok(());
+        }
+        if self.state.head_len < HEAD_BYTES && log.offset > self.state.head_len {
+            let len = log.offset.min(HEAD_BYTES);
+            self.state.head_sha256 = log.head_digest(len).map_err(|source| io(log, source))?;
+            self.state.head_len = if self.state.head_sha256.is_some() {
+                len
+            } else {
+                0
+            };
+        }
+        let cursor = TrailCursor {
+            name: self.name.clone(),
+            file_id: log.id.clone(),
+            offset: log.offset as i64,
+            line: log.line as i64,
+            state: serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".into()),
+        };
+        self.store.trail_commit(&self.batch, Some(&cursor)).await?;
+        self.report.reads_indexed += self.batch.reads;
+        self.report.denied += self.batch.denied;
+        self.batch.clear();
+        self.committed = Some(position);
+        Ok(())
+    }
+}
+
+fn io(log: &LogFile, source: std::io::Error) -> TrailError {
+    TrailError::Io {
+        path: log.path.clone(),
+        source,
+    }
+}

@@ -1,0 +1,745 @@
+//! The audit trail on SQLite and PostgreSQL: Vault file audit logs (the shared
+//! fixtures and generated lines) followed through rotation and truncation, resumed
+//! after an interruption without double counting, malformed lines reported with their
+//! line numbers, CloudTrail files (gzip, directories), the Vault socket device over
+//! real TCP, and the query through the library, the CLI and the HTTP API.
+
+mod common;
+
+use common::*;
+use leaver::store::{AccountMapping, Store};
+use leaver::trail::{
+    ingest_cloudtrail, ingest_vault_file, secret_access, FollowOptions, NoProgress,
+    SecretAccessReport,
+};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const CANARY: &str = "CANARY-secret-value-7f3a91";
+const FIXTURES: &str = "tests/fixtures/trail"; // copies of ../shared/fixtures
+const FRANK_ENTITY: &str = "6f0d1c2b-3a49-5867-9a0b-1c2d3e4f5a6b";
+const LONG_AGO: i64 = 0;
+
+fn fixture(name: &str) -> PathBuf {
+    repo_path(FIXTURES).join(name)
+}
+
+async fn store(db: &TestDb) -> Store {
+    Store::connect(&db.url, 4).await.expect("store")
+}
+
+async fn map(store: &Store, email: &str, system: &str, account: &str) {
+    store
+        .upsert_mappings(
+            &[AccountMapping {
+                email: email.into(),
+                system: system.into(),
+                account: account.into(),
+            }],
+            "test",
+            "test",
+        )
+        .await
+        .unwrap();
+}
+
+fn secret<'a>(
+    report: &'a SecretAccessReport,
+    path: &str,
+) -> &'a leaver::trail::query::SecretAccessSummary {
+    report
+        .secrets
+        .iter()
+        .find(|s| s.secret == path)
+        .unwrap_or_else(|| panic!("{path} not in {report:#?}"))
+}
+
+fn total_reads(report: &SecretAccessReport) -> i64 {
+    report.secrets.iter().map(|s| s.count).sum()
+}
+
+/// A request line and its response line for a KV v2 read by `user` (entity
+/// `entity-<user>`), the response holding `value` in plain text (as with
+/// `log_raw`): it must never be stored.
+fn pair(n: u64, user: &str, key: &str, time: &str, value: &str) -> String {
+    let auth = json!({
+        "client_token": "hmac-sha256:5b2c", "accessor": "hmac-sha256:a1b2",
+        "display_name": format!("oidc-{user}@example.com"), "entity_id": format!("entity-{user}"),
+        "metadata": {"username": format!("{user}@example.com")}, "policies": ["default"],
+        "token_type": "service"
+    });
+    let request = json!({
+        "id": format!("req-{n}"), "operation": "read", "mount_point": "secret/", "mount_type": "kv",
+        "path": format!("secret/data/{key}"), "remote_address": format!("10.0.0.{}", n % 3 + 1),
+        "namespace": {"id": "root"}, "client_token": "hmac-sha256:5b2c"
+    });
+    let req = json!({"time": time, "type": "request", "auth": auth, "request": request});
+    let resp = json!({"time": time, "type": "response", "auth": auth, "request": request,
+        "response": {"mount_point": "secret/", "mount_type": "kv",
+                     "data": {"data": {"password": value}, "metadata": {"version": 3}}}});
+    format!("{req}\n{resp}\n")
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// `pairs` reads by alice and bob, alternating (from n = 1000 every third by carol),
+/// of `app/<n % 4>`.
+fn generated(start: u64, pairs: u64) -> String {
+    (start..start + pairs)
+        .map(|n| {
+            let user = match n % 2 {
+                _ if n >= 1000 && n % 3 == 0 => "carol",
+                0 => "alice",
+                _ => "bob",
+            };
+            pair(n, user, &format!("app/{}", n % 4), &now_text(), CANARY)
+        })
+        .collect()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+async fn reads_of(store: &Store, email: &str) -> i64 {
+    total_reads(&secret_access(store, email, LONG_AGO).await.unwrap())
+}
+
+async fn wait_reads(store: &Store, email: &str, want: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = reads_of(store, email).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{email}: {got} reads indexed, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ingest(
+    store: &Store,
+    path: &Path,
+    options: &FollowOptions,
+) -> leaver::trail::IngestReport {
+    ingest_vault_file(store, path, options, &NoProgress, None)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_fixtures_answer_through_entity_id_alias_and_email() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        for name in ["vault-audit.jsonl", "vault-audit-salted.jsonl"] {
+            append(&log, &std::fs::read_to_string(fixture(name)).unwrap());
+        }
+        let report = ingest(&store, &log, &FollowOptions::default()).await;
+        assert_eq!(report.lines, 23, "{}: {report:?}", db.kind);
+        assert_eq!(report.malformed, 0, "{report:?}");
+
+        // frank through the mapping table's Vault entity id.
+        map(&store, "frank@example-corp.com", "vault", FRANK_ENTITY).await;
+        let frank = secret_access(&store, "frank@example-corp.com", LONG_AGO)
+            .await
+            .unwrap();
+        let stripe = secret(&frank, "secret/production/payments/stripe");
+        assert_eq!((stripe.count, stripe.denied), (1, 0), "{}", db.kind);
+        assert_eq!(stripe.operations, vec!["read"]);
+        assert_eq!(stripe.source_addresses, vec!["10.20.3.17"]);
+        assert!(
+            stripe
+                .matched_by
+                .contains(&"entity_id via mapping:vault".to_string()),
+            "{stripe:?}"
+        );
+        assert!(
+            stripe.matched_by.contains(&"login via email".to_string()),
+            "{stripe:?}"
+        );
+        let payroll = secret(&frank, "secret/production/hr/payroll-db");
+        assert_eq!(
+            (payroll.count, payroll.denied),
+            (0, 1),
+            "a denied read is not an access"
+        );
+
+        // bob through his Vault alias (userpass username) in the mapping table.
+        map(&store, "robert@example.com", "vault", "bob").await;
+        let bob = secret_access(&store, "robert@example.com", LONG_AGO)
+            .await
+            .unwrap();
+        assert_eq!(secret(&bob, "secret/infra/grafana").count, 1);
+        assert_eq!(secret(&bob, "secret/infra/aws-root").denied, 1);
+        assert_eq!(secret(&bob, "secret/infra/").operations, vec!["list"]);
+        assert!(bob
+            .matches
+            .iter()
+            .all(|m| m.kind == "alias" && m.via == "mapping:vault"));
+
+        // alice through her email alone; the UI's sys/internal mount lookup is not a read.
+        let alice = secret_access(&store, "Alice@Example.com", LONG_AGO)
+            .await
+            .unwrap();
+        let paths: Vec<&str> = alice.secrets.iter().map(|s| s.secret.as_str()).collect();
+        assert_eq!(paths, vec!["secret/payments/db", "secret/payments/stripe"]);
+        assert_eq!(total_reads(&alice), 2);
+        // Her reads are 97 days old: outside a 90-day window, inside 120 days.
+        let day = 86_400_000;
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(secret_access(&store, "alice@example.com", now - 90 * day)
+            .await
+            .unwrap()
+            .secrets
+            .is_empty());
+        assert_eq!(
+            total_reads(
+                &secret_access(&store, "alice@example.com", now - 120 * day)
+                    .await
+                    .unwrap()
+            ),
+            2
+        );
+
+        // A second run indexes nothing twice.
+        let again = ingest(&store, &log, &FollowOptions::default()).await;
+        assert_eq!(again.lines, 0);
+        assert_eq!(
+            total_reads(
+                &secret_access(&store, "alice@example.com", LONG_AGO)
+                    .await
+                    .unwrap()
+            ),
+            2
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_ingest_resumes_without_double_counting() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(&log, &generated(0, 500)); // 1,000 lines, 250 reads each
+        let mut lines = 0;
+        // Interrupted after 337 lines (between a request and its response), then
+        // every 101 lines, then to the end.
+        for stop in [Some(337), Some(101), Some(101), None] {
+            let options = FollowOptions {
+                batch_lines: 64,
+                stop_after_lines: stop,
+                ..FollowOptions::default()
+            };
+            lines += ingest(&store, &log, &options).await.lines;
+        }
+        assert_eq!(lines, 1000, "{}", db.kind);
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await,
+            250,
+            "{}",
+            db.kind
+        );
+        assert_eq!(reads_of(&store, "bob@example.com").await, 250);
+
+        // A run killed with SIGKILL mid-ingest loses nothing and counts nothing twice.
+        let dir2 = tempfile::tempdir().unwrap();
+        let big = dir2.path().join("audit.log");
+        append(&big, &generated(1000, 6000));
+        let leaver = || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_leaver"));
+            command
+                .current_dir(dir2.path())
+                .args([
+                    "trail",
+                    "ingest",
+                    "vault",
+                    big.to_str().unwrap(),
+                    "--batch-lines",
+                    "100",
+                ])
+                .env("LEAVER_DATABASE_URL", &db.url)
+                .env("LEAVER_LOG", "warn")
+                .stdout(std::process::Stdio::null());
+            command
+        };
+        let mut child = leaver().spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        let after_kill = reads_of(&store, "carol@example.com").await;
+        assert!(leaver().status().unwrap().success());
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await,
+            250 + 2000,
+            "{}: killed ({status:?})",
+            db.kind
+        );
+        assert_eq!(reads_of(&store, "bob@example.com").await, 250 + 2000);
+        assert_eq!(
+            reads_of(&store, "carol@example.com").await,
+            2000,
+            "{} were indexed before the kill",
+            after_kill
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_and_truncation_between_runs_are_followed() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(&log, &generated(0, 10));
+        ingest(&store, &log, &FollowOptions::default()).await;
+        // Vault keeps writing to the renamed file until it reopens, then a new file.
+        std::fs::rename(&log, dir.path().join("audit.log.1")).unwrap();
+        append(&dir.path().join("audit.log.1"), &generated(10, 6));
+        append(&log, &generated(16, 4));
+        let report = ingest(&store, &log, &FollowOptions::default()).await;
+        assert_eq!(report.rotations, 1, "{report:?}");
+        assert_eq!(report.lines, 20);
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await + reads_of(&store, "bob@example.com").await,
+            20,
+            "{}",
+            db.kind
+        );
+
+        // copytruncate: the file emptied and rewritten, even longer than before.
+        std::fs::write(&log, generated(20, 30)).unwrap();
+        let report = ingest(&store, &log, &FollowOptions::default()).await;
+        assert_eq!(report.truncations, 1, "{report:?}");
+        assert_eq!(report.lines, 60);
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await + reads_of(&store, "bob@example.com").await,
+            50
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_log_survives_rotation_and_truncation_mid_ingest() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(&log, &generated(0, 20));
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let task = {
+            let store = store.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let options = FollowOptions {
+                    follow: true,
+                    batch_lines: 7,
+                    poll: Duration::from_millis(20),
+                    ..FollowOptions::default()
+                };
+                ingest_vault_file(&store, &log, &options, &NoProgress, Some(shutdown)).await
+            })
+        };
+        wait_reads(&store, "alice@example.com", 10).await;
+        // A line written in two parts is read once complete.
+        let half = generated(20, 2);
+        let (a, b) = half.split_at(half.len() / 3);
+        append(&log, a);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        append(&log, b);
+        wait_reads(&store, "alice@example.com", 11).await;
+
+        std::fs::rename(&log, dir.path().join("audit.log.1")).unwrap();
+        append(&dir.path().join("audit.log.1"), &generated(22, 10));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        append(&log, &generated(32, 10));
+        wait_reads(&store, "alice@example.com", 21).await;
+        wait_reads(&store, "bob@example.com", 21).await;
+
+        std::fs::write(&log, generated(42, 40)).unwrap();
+        wait_reads(&store, "alice@example.com", 41).await;
+        wait_reads(&store, "bob@example.com", 41).await;
+        stop.send(true).unwrap();
+        let report = task.await.unwrap().unwrap();
+        assert_eq!(report.rotations, 1, "{}: {report:?}", db.kind);
+        assert_eq!(report.truncations, 1, "{report:?}");
+        assert_eq!(report.malformed, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_lines_are_reported_with_line_numbers_and_skipped() {
+    let db = sqlite_db();
+    let store = store(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let good = generated(0, 3); // lines 1-6
+    append(&log, &good);
+    append(
+        &log,
+        "{\"time\": \"2026-11-18T09:14:03Z\", \"type\": \"resp\n",
+    ); // 7
+    append(&log, "\n"); // 8: blank, not malformed
+    append(
+        &log,
+        "{\"type\":\"audit\",\"time\":\"2026-11-18T09:14:03Z\",\"request\":{}}\n",
+    ); // 9
+    append(&log, &generated(3, 1)); // 10-11
+    append(&log, "[1,2,3]\n"); // 12
+    let report = ingest(&store, &log, &FollowOptions::default()).await;
+    let lines: Vec<u64> = report.malformed_samples.iter().map(|m| m.line).collect();
+    assert_eq!(lines, vec![7, 9, 12], "{report:?}");
+    assert_eq!(report.malformed, 3);
+    assert!(
+        report.malformed_samples[1].reason.contains("`audit`"),
+        "{report:?}"
+    );
+    assert!(
+        report.summary().contains("audit.log:7: not JSON"),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.reads_indexed, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hmac_values_are_never_names_and_secret_values_are_never_stored() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(&log, &generated(0, 4));
+        let hmac_only = json!({"time": now_text(), "type": "response",
+            "auth": {"display_name": "hmac-sha256:77aa", "entity_id": "", "metadata": {"username": "hmac-sha256:88bb"}},
+            "request": {"id": "h1", "operation": "read", "path": "secret/data/x", "mount_point": "secret/",
+                        "mount_type": "kv", "remote_address": "10.9.9.9"},
+            "response": {"data": {"data": {"token": CANARY}}}});
+        append(&log, &format!("{hmac_only}\n"));
+        let report = ingest(&store, &log, &FollowOptions::default()).await;
+        assert_eq!(report.reads_indexed, 4, "{report:?}");
+        map(
+            &store,
+            "eve@example.com",
+            "vault_display_name",
+            "hmac-sha256:77aa",
+        )
+        .await;
+        assert!(secret_access(&store, "eve@example.com", LONG_AGO)
+            .await
+            .unwrap()
+            .matches
+            .is_empty());
+
+        let mut dump = String::new();
+        for (table, cols) in [
+            (
+                "trail_access",
+                "identity_key || ' ' || source || ' ' || secret",
+            ),
+            (
+                "trail_addresses",
+                "identity_key || ' ' || secret || ' ' || address",
+            ),
+            (
+                "trail_identity_names",
+                "kind || ' ' || value || ' ' || identity_key",
+            ),
+            ("trail_cursors", "name || ' ' || file_id || ' ' || state"),
+        ] {
+            let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT {cols} FROM {table}"))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+            for (row,) in rows {
+                dump.push_str(&row);
+                dump.push('\n');
+            }
+        }
+        assert!(dump.contains("secret/app/1"), "{dump}");
+        assert!(
+            !dump.contains(CANARY),
+            "{}: a secret value reached the database",
+            db.kind
+        );
+        assert!(
+            !dump.contains("hmac-sha256"),
+            "an HMAC'd value was indexed: {dump}"
+        );
+    }
+}
+
+fn cloudtrail_dir(dir: &Path) -> PathBuf {
+    let root = dir.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/18");
+    std::fs::create_dir_all(&root).unwrap();
+    let text = std::fs::read(fixture("cloudtrail-getsecretvalue.json")).unwrap();
+    let gz =
+        std::fs::File::create(root.join("111122223333_CloudTrail_eu-west-1_a.json.gz")).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(gz, flate2::Compression::default());
+    encoder.write_all(&text).unwrap();
+    encoder.finish().unwrap();
+    let more = json!({"Records": [
+        {"eventVersion": "1.09", "eventSource": "secretsmanager.amazonaws.com", "eventName": "GetSecretValue",
+         "eventTime": now_text(), "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+         "sourceIPAddress": "198.51.100.41",
+         "userIdentity": {"type": "AssumedRole", "principalId": "AROA1:frank@example-corp.com",
+            "arn": "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Engineer_0a1b/frank@example-corp.com",
+            "accountId": "111122223333",
+            "sessionContext": {"sourceIdentity": "frank@example-corp.com",
+               "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/x", "userName": "x"}}},
+         "requestParameters": {"secretId": "prod/payments/db"}, "responseElements": null},
+        {"eventSource": "secretsmanager.amazonaws.com"},
+        {"eventVersion": "1.09", "eventSource": "kms.amazonaws.com", "eventName": "Decrypt",
+         "eventTime": now_text(), "userIdentity": {"type": "AWSService"}}
+    ]});
+    std::fs::write(
+        root.join("111122223333_CloudTrail_eu-west-1_b.json"),
+        more.to_string(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("AWSLogs/111122223333/CloudTrail-Digest")).unwrap();
+    std::fs::write(
+        dir.join("AWSLogs/111122223333/CloudTrail-Digest/d.json.gz"),
+        b"not gzip",
+    )
+    .unwrap();
+    dir.join("AWSLogs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudtrail_gzip_directories_answer_through_source_identity_and_iam_user() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let root = cloudtrail_dir(dir.path());
+        let report = ingest_cloudtrail(&store, &root, &NoProgress).await.unwrap();
+        assert_eq!(report.files.len(), 2, "{report:?}");
+        assert_eq!(report.reads_indexed, 3, "{}: {report:?}", db.kind);
+        assert_eq!(report.denied, 1);
+        assert_eq!(report.malformed, 1);
+        assert_eq!(report.malformed_samples[0].line, 2);
+        assert!(report.malformed_samples[0].file.ends_with("_b.json"));
+
+        let frank = secret_access(&store, "frank@example-corp.com", LONG_AGO)
+            .await
+            .unwrap();
+        let db_secret = secret(
+            &frank,
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:prod/payments/db",
+        );
+        assert_eq!(
+            db_secret.count, 2,
+            "full ARN and name are one secret: {frank:#?}"
+        );
+        assert_eq!(db_secret.operations, vec!["GetSecretValue"]);
+        assert_eq!(
+            db_secret.source_addresses,
+            vec!["198.51.100.40", "198.51.100.41"]
+        );
+        assert!(
+            db_secret
+                .matched_by
+                .contains(&"source_identity via email".to_string()),
+            "{db_secret:?}"
+        );
+        // The IAM user `frank` only through the mapping table.
+        assert!(!frank
+            .secrets
+            .iter()
+            .any(|s| s.secret.contains(":parameter/")));
+        map(&store, "frank@example-corp.com", "aws_iam", "frank").await;
+        let frank = secret_access(&store, "frank@example-corp.com", LONG_AGO)
+            .await
+            .unwrap();
+        let param = secret(
+            &frank,
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/prod/search/api-key",
+        );
+        assert_eq!(
+            (param.count, param.operations.clone()),
+            (1, vec!["GetParameter"])
+        );
+        assert!(param
+            .matched_by
+            .contains(&"user_name via mapping:aws_iam".to_string()));
+
+        let again = ingest_cloudtrail(&store, &root, &NoProgress).await.unwrap();
+        assert_eq!((again.skipped_files, again.reads_indexed), (2, 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_device_indexes_lines_received_over_tcp() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stats = std::sync::Arc::new(leaver::trail::socket::SocketStats::default());
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(leaver::trail::socket::serve(
+            store.clone(),
+            listener,
+            stats.clone(),
+            shutdown,
+        ));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::AsyncWriteExt;
+        let fixture_lines = std::fs::read_to_string(fixture("vault-audit.jsonl")).unwrap();
+        stream.write_all(fixture_lines.as_bytes()).await.unwrap();
+        let text = generated(0, 30);
+        // Written in pieces that split lines, as TCP may deliver them.
+        for chunk in text.as_bytes().chunks(777) {
+            stream.write_all(chunk).await.unwrap();
+            stream.flush().await.unwrap();
+        }
+        stream.write_all(b"garbage\n").await.unwrap();
+        // Connection still open: the periodic flush indexes what came.
+        wait_reads(&store, "alice@example.com", 15).await;
+        map(&store, "frank@example-corp.com", "vault", FRANK_ENTITY).await;
+        wait_reads(&store, "frank@example-corp.com", 1).await;
+        drop(stream);
+        wait_reads(&store, "bob@example.com", 15).await;
+        assert_eq!(
+            stats.malformed.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_the_api_answer_from_the_index() {
+    let dbs = databases().await;
+    for db in dbs {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(
+            &log,
+            &std::fs::read_to_string(fixture("vault-audit.jsonl")).unwrap(),
+        );
+        append(&log, &generated(0, 6));
+        append(&log, "not json\n");
+        let root = cloudtrail_dir(dir.path());
+        let leaver = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_leaver"))
+                .current_dir(dir.path())
+                .args(args)
+                .env("LEAVER_DATABASE_URL", &db.url)
+                .env("LEAVER_LOG", "warn")
+                .output()
+                .expect("run leaver");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "{args:?}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            text
+        };
+        let summary = leaver(&["trail", "ingest", "vault", log.to_str().unwrap()]);
+        assert!(
+            summary.contains("18 lines, 17 records, 8 reads indexed, 1 denied, 1 malformed"),
+            "{summary}"
+        );
+        assert!(summary.contains("audit.log:18: not JSON"), "{summary}");
+        assert!(
+            !summary.contains('\u{1b}'),
+            "no progress bar when stdout is not a terminal"
+        );
+        let summary = leaver(&["trail", "ingest", "cloudtrail", root.to_str().unwrap()]);
+        assert!(summary.contains("3 reads indexed"), "{summary}");
+
+        let out = leaver(&[
+            "trail",
+            "query",
+            "--identity",
+            "frank@example-corp.com",
+            "--since",
+            "90d",
+            "--json",
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let secrets = report["secrets"].as_array().unwrap();
+        let count = |path: &str| {
+            secrets
+                .iter()
+                .find(|s| s["secret"] == path)
+                .map(|s| s["count"].as_i64().unwrap())
+        };
+        assert_eq!(
+            count("secret/production/payments/stripe"),
+            Some(1),
+            "{report:#}"
+        );
+        assert_eq!(
+            count("arn:aws:secretsmanager:eu-west-1:111122223333:secret:prod/payments/db"),
+            Some(2)
+        );
+        let table = leaver(&["trail", "query", "--identity", "alice@example.com"]);
+        assert!(
+            table.contains("secret/app/0") && table.contains("count=2"),
+            "{table}"
+        );
+
+        let plans = plans_dir(dir.path(), &[]);
+        let config = test_config(&db.url, dir.path(), &plans, None);
+        let server = Server::start(leaver::app::App::build(config).await.unwrap()).await;
+        let viewer = server.token(leaver::domain::Role::Viewer).await;
+        let client = reqwest::Client::new();
+        let url = format!(
+            "{}/api/v1/identities/frank@example-corp.com/secret-access?since=90d",
+            server.base
+        );
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+        let got: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            got["secrets"], report["secrets"],
+            "{}: the API and the CLI agree",
+            db.kind
+        );
+        assert!(got["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "source_identity"));
+        let bad = client
+            .get(format!(
+                "{}/api/v1/identities/frank@example-corp.com/secret-access?since=3months",
+                server.base
+            ))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let body: serde_json::Value = bad.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_query");
+        server.stop().await;
+    }
+}
