@@ -165,6 +165,10 @@ impl App {
         if let Some(okta) = &self.okta_reconcile {
             jobs.push(crate::intake::okta_reconcile::job(&self.engine, okta)?);
         }
+        jobs.extend(crate::drills::schedule::jobs(
+            &self.engine,
+            &self.config.drills,
+        )?);
         Ok(jobs)
     }
 
@@ -186,8 +190,12 @@ impl App {
             self.jobs()?,
         );
         let sealer = tokio::spawn(seal_evidence(self.store.clone(), shutdown.clone()));
+        let drills = tokio::spawn(crate::drills::run_resumer(
+            self.engine.clone(),
+            shutdown.clone(),
+        ));
         let cron = tokio::spawn(scheduler.run(shutdown));
-        Ok(vec![worker, sealer, cron])
+        Ok(vec![worker, sealer, drills, cron])
     }
 
     /// Serve HTTP on `listener` with the workers running, until `shutdown`.

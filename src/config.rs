@@ -42,6 +42,8 @@ pub struct Config {
     pub tickets: TicketsConfig,
     /// The audit trail: which identity read which secret.
     pub trail: TrailConfig,
+    /// Revocation drills (`[[drills.schedule]]`).
+    pub drills: crate::drills::DrillsConfig,
 }
 
 /// `[trail]`: audit-trail ingestion.
@@ -619,11 +621,29 @@ pub struct GithubSection {
     pub api_url: String,
     /// Default org for actions that do not name one.
     pub org: Option<String>,
-    /// `env:NAME` or `file:PATH`.
+    /// `env:NAME` or `file:PATH`: a token (classic or fine-grained PAT). Give either
+    /// this or `[connectors.github.app]`.
+    #[serde(default)]
     pub token: String,
+    /// Authenticate as a GitHub App installation instead of with a token (needed for
+    /// `github.revoke_fine_grained_tokens`).
+    #[serde(default)]
+    pub app: Option<GithubAppSection>,
     /// Time limit of one GitHub request.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: String,
+}
+
+/// `[connectors.github.app]`: a GitHub App installed in the organization.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubAppSection {
+    /// The App's id.
+    pub app_id: u64,
+    /// The installation's id in the organization.
+    pub installation_id: u64,
+    /// `env:NAME` or `file:PATH`: the App's private key (PEM).
+    pub private_key: String,
 }
 
 fn default_github_api() -> String {
@@ -737,7 +757,24 @@ impl Config {
         self.engine.poll_duration()?;
         self.engine.step_timeout_duration()?;
         if let Some(github) = &self.connectors.github {
-            check_secret_ref("connectors.github.token", &github.token)?;
+            match (github.token.trim().is_empty(), &github.app) {
+                (false, None) => {
+                    check_secret_ref("connectors.github.token", &github.token)?;
+                }
+                (true, Some(app)) => {
+                    check_secret_ref("connectors.github.app.private_key", &app.private_key)?;
+                }
+                (has_no_token, _) => {
+                    return Err(ConfigError::Invalid {
+                        origin: "key connectors.github".into(),
+                        message: if has_no_token {
+                            "give `token` or `[connectors.github.app]`".into()
+                        } else {
+                            "give `token` or `[connectors.github.app]`, not both".into()
+                        },
+                    })
+                }
+            }
             duration_key("connectors.github.request_timeout", &github.request_timeout)?;
         }
         if let Some(vault) = &self.connectors.vault {
@@ -763,6 +800,7 @@ impl Config {
             )?;
         }
         check_secret_ref("evidence.signing_key", &self.evidence.signing_key)?;
+        self.drills.check()?;
         if let Some(socket) = &self.trail.vault_socket {
             socket
                 .listen
@@ -976,6 +1014,29 @@ mod tests {
             config.connectors.github.unwrap().api_url,
             "http://127.0.0.1:1"
         );
+    }
+
+    #[test]
+    fn github_takes_a_token_or_an_app_but_not_both() {
+        let app = "[connectors.github.app]\napp_id = 1\ninstallation_id = 2\nprivate_key = \"file:/k.pem\"\n";
+        let config =
+            Config::from_toml_with_env(&format!("[connectors.github]\n{app}"), "t", env(&[]))
+                .unwrap();
+        let github = config.connectors.github.unwrap();
+        assert!(github.token.is_empty());
+        assert_eq!(github.app.unwrap().installation_id, 2);
+        let both = format!("[connectors.github]\ntoken = \"env:GH\"\n{app}");
+        let err = Config::from_toml_with_env(&both, "t", env(&[])).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let neither =
+            Config::from_toml_with_env("[connectors.github]\norg = \"acme\"\n", "t", env(&[]))
+                .unwrap_err();
+        assert!(neither.to_string().contains("give `token`"), "{neither}");
+        let literal = format!(
+            "[connectors.github]\n{}",
+            app.replace("file:/k.pem", "-----BEGIN KEY")
+        );
+        assert!(Config::from_toml_with_env(&literal, "t", env(&[])).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub fn build_registry(config: &Config) -> Result<Registry, ConnectorSetupError> 
     let mut registry = Registry::new();
     if let Some(github) = &config.connectors.github {
         registry.register(Arc::new(github_connector(github)?));
+        registry.register(Arc::new(github_actions_connector(github)?));
     }
     if let Some(vault) = &config.connectors.vault {
         registry.register(Arc::new(vault_connector(vault)?));
@@ -88,16 +89,54 @@ pub fn okta_api_config(
 fn github_connector(
     github: &GithubSection,
 ) -> Result<leaver_connector_github::GithubConnector, ConnectorSetupError> {
-    let token = resolve_secret("connectors.github.token", &github.token)?;
-    let request_timeout = parse_duration(&github.request_timeout).map_err(build_error("github"))?;
-    leaver_connector_github::GithubConnector::new(leaver_connector_github::GithubConfig {
+    leaver_connector_github::GithubConnector::new(github_config(github, "github")?)
+        .map_err(|e| build_error("github")(e.to_string()))
+}
+
+/// The GitHub client settings of `[connectors.github]`: a token, or a GitHub App
+/// installation (`[connectors.github.app]`), with secrets resolved.
+fn github_config(
+    github: &GithubSection,
+    connector: &'static str,
+) -> Result<leaver_connector_github::GithubConfig, ConnectorSetupError> {
+    let request_timeout =
+        parse_duration(&github.request_timeout).map_err(build_error(connector))?;
+    let token = match github.token.trim() {
+        "" => String::new(),
+        reference => resolve_secret("connectors.github.token", reference)?
+            .expose_secret()
+            .to_string(),
+    };
+    let app = match &github.app {
+        Some(app) => Some(leaver_connector_github::GithubAppConfig {
+            app_id: app.app_id,
+            installation_id: app.installation_id,
+            private_key_pem: resolve_secret("connectors.github.app.private_key", &app.private_key)?
+                .expose_secret()
+                .to_string(),
+        }),
+        None => None,
+    };
+    Ok(leaver_connector_github::GithubConfig {
         api_url: github.api_url.clone(),
         org: github.org.clone(),
-        token: token.expose_secret().to_string(),
+        token,
+        app,
         request_timeout,
         ..leaver_connector_github::GithubConfig::default()
     })
-    .map_err(|e| build_error("github")(e.to_string()))
+}
+
+/// `github_actions` (Actions secrets, for rotations): the same `[connectors.github]`
+/// settings and credential as `github`.
+fn github_actions_connector(
+    github: &GithubSection,
+) -> Result<leaver_connector_github::actions_secrets::GithubActionsConnector, ConnectorSetupError> {
+    leaver_connector_github::actions_secrets::GithubActionsConnector::new(github_config(
+        github,
+        "github_actions",
+    )?)
+    .map_err(|e| build_error("github_actions")(e.to_string()))
 }
 
 fn vault_connector(
@@ -161,6 +200,13 @@ pub fn build_catalog(configured: &Registry) -> Result<Registry, ConnectorSetupEr
             connector: "github",
             message: e.to_string(),
         })?;
+        catalog.register(Arc::new(spec_only));
+    }
+    if catalog.get("github_actions").is_none() {
+        let spec_only = leaver_connector_github::actions_secrets::GithubActionsConnector::new(
+            leaver_connector_github::GithubConfig::default(),
+        )
+        .map_err(|e| build_error("github_actions")(e.to_string()))?;
         catalog.register(Arc::new(spec_only));
     }
     if catalog.get("okta").is_none() {

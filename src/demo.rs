@@ -369,6 +369,7 @@ fn demo_config(dir: &Path, up: &Upstreams) -> anyhow::Result<Config> {
         api_url: up.github.base_url(),
         org: Some("acme".into()),
         token: secret("github-token", DEMO_GITHUB_TOKEN)?,
+        app: None,
         request_timeout: "10s".into(),
     });
     config.connectors.aws_iam = Some(AwsIamSection {

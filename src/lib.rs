@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod dag;
 pub mod demo;
 pub mod domain;
+pub mod drills;
 pub mod duration;
 pub mod engine;
 pub mod evidence;

@@ -151,6 +151,7 @@ fn demo_runs_end_to_end() {
     for action in [
         "okta.revoke_sessions",
         "okta.deactivate_user",
+        "github.cancel_invitations",
         "aws_iam.revoke_sessions",
         "aws_iam.disable_user",
         "vault.disable_entity",
@@ -170,7 +171,7 @@ fn demo_runs_end_to_end() {
         "{out}"
     );
     assert!(
-        out.contains("Revocations: 7 of 7 succeeded, 7 verified."),
+        out.contains("Revocations: 8 of 8 succeeded, 8 verified."),
         "{out}"
     );
     assert!(dir.path().join("demo/evidence.jsonl").exists());

@@ -73,6 +73,9 @@ async fn the_standard_plan_revokes_idp_github_aws_and_vault_access_verified() {
         .unwrap();
         github.add_member("acme", "alice-gh", "member");
         github.add_member("acme", "bob-gh", "admin");
+        // An invitation sent to her personal address, still pending: it goes too.
+        github.add_email_invitation("acme", "alice@example.com", false);
+        github.add_email_invitation("acme", "carol@example.com", false);
 
         let aws = Moto::start(&repo_path(".")).await;
         aws.seed_full_user("alice", Some("alice@example.com")).await;
@@ -175,6 +178,7 @@ async fn the_standard_plan_revokes_idp_github_aws_and_vault_access_verified() {
             "okta.revoke_sessions",
             "okta.deactivate_user",
             "github.remove_org_member",
+            "github.cancel_invitations",
             "aws_iam.revoke_sessions",
             "aws_iam.disable_user",
             "vault.disable_entity",
@@ -199,6 +203,10 @@ async fn the_standard_plan_revokes_idp_github_aws_and_vault_access_verified() {
         assert_eq!(okta.user(&bob_okta).unwrap().status, "ACTIVE");
         assert!(!github.is_member("acme", "alice-gh"));
         assert!(github.is_member("acme", "bob-gh"));
+        assert_eq!(
+            github.email_invitations("acme"),
+            vec!["carol@example.com".to_string()]
+        );
         let alice_keys = aws.must("ListAccessKeys", &[("UserName", "alice")]).await;
         assert!(
             moto::xml_values(&alice_keys, "Status")
@@ -229,7 +237,7 @@ async fn the_standard_plan_revokes_idp_github_aws_and_vault_access_verified() {
         assert!(
             comments[0]
                 .text
-                .contains("Revocations: 7 of 7 succeeded, 7 verified."),
+                .contains("Revocations: 8 of 8 succeeded, 8 verified."),
             "{}",
             comments[0].text
         );
@@ -245,7 +253,7 @@ async fn the_standard_plan_revokes_idp_github_aws_and_vault_access_verified() {
             .iter()
             .filter(|e| e.kind == "step.verification" && e.payload["verified"] == true)
             .count();
-        assert_eq!(verified, 8, "{}: {evidence:#?}", db.kind);
+        assert_eq!(verified, 9, "{}: {evidence:#?}", db.kind);
         // Accounts the request did not name were discovered by the connectors, and the
         // evidence says which account was acted on and how it was found.
         let result_of = |step: &str| {

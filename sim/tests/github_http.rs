@@ -596,3 +596,256 @@ async fn dropping_the_handle_stops_the_server() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+fn app_jwt(private_key_pem: &str, iss: u64, lifetime: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"iss": iss, "iat": now - 60, "exp": now + lifetime});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn post_with(sim: &GithubSim, bearer: &str, path: &str, body: Value) -> Response {
+    Client::new()
+        .post(format!("{}{path}", sim.base_url()))
+        .bearer_auth(bearer)
+        .header("user-agent", "leaver-sim-test")
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test]
+async fn app_jwt_mints_installation_tokens_that_the_app_only_endpoints_accept() {
+    let sim = sim().await;
+    let keys = leaver_sim::okta::KeyPair::generate_rsa().unwrap();
+    sim.register_app(42, &keys.public_key_pem, &[7]).unwrap();
+    let grant = sim.add_fine_grained_token("acme", "bob", "deploy");
+
+    // A PAT is refused by the fine-grained token endpoints, as on GitHub.
+    let refused = call(&sim, Method::GET, "/orgs/acme/personal-access-tokens").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        json(refused).await["message"],
+        "Resource not accessible by personal access token"
+    );
+
+    // Bad JWTs: wrong key, too long-lived, unknown installation.
+    let other = leaver_sim::okta::KeyPair::generate_rsa().unwrap();
+    let path = "/app/installations/7/access_tokens";
+    for (jwt, status) in [
+        (
+            app_jwt(&other.private_key_pem, 42, 500),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            app_jwt(&keys.private_key_pem, 42, 3_600),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            app_jwt(&keys.private_key_pem, 43, 500),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        assert_eq!(
+            post_with(&sim, &jwt, path, Value::Null).await.status(),
+            status
+        );
+    }
+    let jwt = app_jwt(&keys.private_key_pem, 42, 500);
+    assert_eq!(
+        post_with(
+            &sim,
+            &jwt,
+            "/app/installations/8/access_tokens",
+            Value::Null
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    // A JWT is not an API credential.
+    let response = Client::new()
+        .get(format!("{}/orgs/acme", sim.base_url()))
+        .bearer_auth(&jwt)
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let minted = post_with(&sim, &jwt, path, Value::Null).await;
+    assert_eq!(minted.status(), StatusCode::CREATED);
+    let minted = json(minted).await;
+    let token = minted["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ghs_"));
+    assert!(minted["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(sim.installation_tokens_issued(), 1);
+
+    let list = Client::new()
+        .get(format!(
+            "{}/orgs/acme/personal-access-tokens?owner%5B%5D=bob",
+            sim.base_url()
+        ))
+        .bearer_auth(&token)
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let list = json(list).await;
+    assert_eq!(list[0]["id"], grant);
+    assert_eq!(list[0]["owner"]["login"], "bob");
+
+    let bad = post_with(
+        &sim,
+        &token,
+        "/orgs/acme/personal-access-tokens",
+        serde_json::json!({"action": "revok", "pat_ids": [grant]}),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let revoked = post_with(
+        &sim,
+        &token,
+        "/orgs/acme/personal-access-tokens",
+        serde_json::json!({"action": "revoke", "pat_ids": [grant]}),
+    )
+    .await;
+    assert_eq!(revoked.status(), StatusCode::ACCEPTED);
+    assert!(sim.fine_grained_tokens("acme", "bob").is_empty());
+
+    sim.expire_installation_tokens();
+    let expired = Client::new()
+        .get(format!("{}/orgs/acme", sim.base_url()))
+        .bearer_auth(&token)
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn collaborators_credentials_and_invitations_follow_github() {
+    let sim = sim().await;
+    sim.add_member("acme", "mia", "member");
+    for i in 0..5 {
+        sim.add_outside_collaborator("acme", &format!("c{i}"), "web");
+    }
+    let page = call(
+        &sim,
+        Method::GET,
+        "/orgs/acme/outside_collaborators?per_page=2",
+    )
+    .await;
+    assert!(header(&page, "link").contains("rel=\"next\""));
+    assert_eq!(json(page).await.as_array().unwrap().len(), 2);
+    let member = call(&sim, Method::DELETE, "/orgs/acme/outside_collaborators/mia").await;
+    assert_eq!(member.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for _ in 0..2 {
+        let removed = call(&sim, Method::DELETE, "/orgs/acme/outside_collaborators/c1").await;
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT, "idempotent");
+    }
+    assert_eq!(
+        call(
+            &sim,
+            Method::DELETE,
+            "/orgs/acme/outside_collaborators/nobody-at-all"
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let id = sim.add_credential_authorization("acme", "c2", "personal access token");
+    sim.add_credential_authorization("acme", "c3", "SSH key");
+    let listed = json(
+        call(
+            &sim,
+            Method::GET,
+            "/orgs/acme/credential-authorizations?login=c2",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["credential_id"], id);
+    assert_eq!(listed[0]["credential_type"], "personal access token");
+    let path = format!("/orgs/acme/credential-authorizations/{id}");
+    assert_eq!(
+        call(&sim, Method::DELETE, &path).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&sim, Method::DELETE, &path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    sim.add_email_invitation("acme", "x@example.com", false);
+    sim.add_email_invitation("acme", "y@example.com", true);
+    let pending = json(call(&sim, Method::GET, "/orgs/acme/invitations").await).await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["email"], "x@example.com");
+    assert!(pending[0]["login"].is_null());
+    let failed = json(call(&sim, Method::GET, "/orgs/acme/failed_invitations").await).await;
+    assert_eq!(failed[0]["email"], "y@example.com");
+    assert!(!failed[0]["failed_at"].is_null());
+}
+
+#[tokio::test]
+async fn graphql_serves_saml_identities_page_by_page() {
+    let sim = sim().await;
+    for i in 0..3 {
+        sim.add_saml_identity("acme", &format!("p{i}@example.com"), &format!("p{i}-gh"));
+    }
+    sim.add_org("plain");
+    let query = "query($org: String!, $after: String) { organization(login: $org) { samlIdentityProvider { externalIdentities(first: 2, after: $after) { pageInfo { hasNextPage endCursor } edges { node { samlIdentity { nameId } user { login } } } } } } }";
+    let ask = |org: &str, after: Value| {
+        post_with(
+            &sim,
+            TOKEN,
+            "/graphql",
+            serde_json::json!({"query": query, "variables": {"org": org, "after": after}}),
+        )
+    };
+    let first = json(ask("acme", Value::Null).await).await;
+    let identities = &first["data"]["organization"]["samlIdentityProvider"]["externalIdentities"];
+    assert_eq!(identities["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        identities["edges"][0]["node"]["samlIdentity"]["nameId"],
+        "p0@example.com"
+    );
+    assert_eq!(identities["pageInfo"]["hasNextPage"], true);
+    let cursor = identities["pageInfo"]["endCursor"].clone();
+    let second = json(ask("acme", cursor).await).await;
+    let identities = &second["data"]["organization"]["samlIdentityProvider"]["externalIdentities"];
+    assert_eq!(identities["edges"][0]["node"]["user"]["login"], "p2-gh");
+    assert_eq!(identities["pageInfo"]["hasNextPage"], false);
+
+    let plain = json(ask("plain", Value::Null).await).await;
+    assert!(plain["data"]["organization"]["samlIdentityProvider"].is_null());
+    let unknown = json(ask("nope", Value::Null).await).await;
+    assert_eq!(unknown["errors"][0]["type"], "NOT_FOUND");
+    let other = json(
+        post_with(
+            &sim,
+            TOKEN,
+            "/graphql",
+            serde_json::json!({"query": "{ viewer { login } }"}),
+        )
+        .await,
+    )
+    .await;
+    assert!(other["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("serves only"));
+}

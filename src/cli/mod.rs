@@ -1,5 +1,6 @@
 //! The command line (clap). Each verb is a module; `main.rs` only parses and dispatches.
 
+pub mod drill_cmd;
 pub mod entra_cmd;
 mod evidence_cmd;
 mod identities;
@@ -40,6 +41,9 @@ pub enum Command {
     Plan(plan_cmd::PlanCommand),
     /// Offboard one identity now (or dry-run it).
     Offboard(offboard::OffboardArgs),
+    /// Revocation drills against canary identities.
+    #[command(subcommand)]
+    Drill(drill_cmd::DrillCommand),
     /// Export and verify the evidence ledger.
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => serve::run(load_config(&cli)?, args).await,
         Command::Plan(command) => plan_cmd::run(&cli, command).await,
         Command::Offboard(args) => offboard::run(load_config(&cli)?, args).await,
+        Command::Drill(command) => drill_cmd::run(load_config(&cli)?, command).await,
         Command::Evidence(command) => evidence_cmd::run(&cli, command).await,
         Command::Token(command) => token::run(load_config(&cli)?, command).await,
         Command::Identities(command) => identities::run(load_config(&cli)?, command).await,

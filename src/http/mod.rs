@@ -3,6 +3,7 @@
 //! `{"error": {"code", "message"}}`; bodies over `server.max_body_bytes` get 413.
 
 pub mod auth;
+mod drills;
 pub mod entra_hook;
 pub mod error;
 mod evidence;
@@ -41,6 +42,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/offboardings/{id}", get(offboardings::get))
         .route("/offboardings/{id}/cancel", post(offboardings::cancel))
+        .route("/drills", post(drills::create).get(drills::list))
+        .route("/drills/{id}", get(drills::get))
         .route(
             "/identities/{email}/accounts",
             get(identities::get_accounts).put(identities::put_accounts),

@@ -7,6 +7,7 @@
 //! JSON documents are TEXT, booleans are 0/1 integers.
 
 mod cron;
+mod drills;
 mod entra;
 mod evidence;
 mod identities;
@@ -18,6 +19,7 @@ mod tokens;
 mod trail;
 
 pub use cron::CronJobRow;
+pub use drills::DrillRow;
 pub use entra::EntraNotificationRow;
 pub use evidence::{AppendEvidence, EvidenceHead};
 pub use identities::{check_mapping, AccountMapping};

@@ -143,6 +143,7 @@ pub fn test_config(db_url: &str, dir: &Path, plans_dir: &Path, github_url: Optio
             api_url: url.to_string(),
             org: Some("acme".into()),
             token: format!("file:{}", token_file.display()),
+            app: None,
             request_timeout: "2s".into(),
         });
     }

@@ -39,6 +39,8 @@ pub struct ProbeState {
     pub holdings: BTreeSet<String>,
     pub scripts: HashMap<String, Script>,
     pub executes: HashMap<String, usize>,
+    /// `grant` (a drill's restore) fails permanently for these keys, with the message.
+    pub grant_failures: HashMap<String, String>,
 }
 
 #[derive(Clone, Default)]
@@ -73,6 +75,15 @@ impl Probe {
             .unwrap_or(0)
     }
 
+    /// Make `grant` of `key` fail permanently with `message`.
+    pub fn fail_grant(&self, key: &str, message: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .grant_failures
+            .insert(key.to_string(), message.to_string());
+    }
+
     pub fn holds(&self, key: &str) -> bool {
         self.state.lock().unwrap().holdings.contains(key)
     }
@@ -94,13 +105,27 @@ impl Connector for Probe {
     }
 
     fn actions(&self) -> Vec<ActionSpec> {
-        vec![typed_action::<RevokeParams>(
-            "revoke",
-            "Remove one probe grant",
-        )]
+        vec![
+            typed_action::<RevokeParams>("revoke", "Remove one probe grant"),
+            typed_action::<RevokeParams>("grant", "Give one probe grant back (drill restore)"),
+        ]
     }
 
     async fn execute(&self, request: &ActionRequest) -> Result<ActionOutcome, ConnectorError> {
+        if request.action == "grant" {
+            let params: RevokeParams =
+                parse_params(&request.params).map_err(|e| ConnectorError::permanent(e.0))?;
+            let mut state = self.state.lock().unwrap();
+            if let Some(message) = state.grant_failures.get(&params.key) {
+                return Err(ConnectorError::permanent(message.clone()).with_status(403));
+            }
+            let changed = state.holdings.insert(params.key.clone());
+            return Ok(if changed {
+                ActionOutcome::changed(format!("granted {}", params.key))
+            } else {
+                ActionOutcome::unchanged(format!("{} already held", params.key))
+            });
+        }
         let params: RevokeParams =
             parse_params(&request.params).map_err(|e| ConnectorError::permanent(e.0))?;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -134,6 +159,16 @@ impl Connector for Probe {
     async fn verify(&self, request: &ActionRequest) -> Result<Verification, ConnectorError> {
         let params: RevokeParams =
             parse_params(&request.params).map_err(|e| ConnectorError::permanent(e.0))?;
+        if request.action == "grant" {
+            return Ok(if self.holds(&params.key) {
+                Verification {
+                    verified: true,
+                    observation: format!("{} held again", params.key),
+                }
+            } else {
+                Verification::still_present(format!("{} not held", params.key))
+            });
+        }
         Ok(if self.holds(&params.key) {
             Verification::still_present(format!("{} still held", params.key))
         } else {

@@ -70,6 +70,7 @@ fn config(dir: &Path, db_url: &str, github: &str) -> anyhow::Result<Config> {
         api_url: github.to_string(),
         org: None,
         token: format!("file:{}", dir.join("token").display()),
+        app: None,
         request_timeout: "30s".into(),
     });
     Ok(config)

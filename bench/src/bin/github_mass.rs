@@ -56,6 +56,7 @@ fn config(dir: &Path, github: &str) -> anyhow::Result<Config> {
         api_url: github.to_string(),
         org: None,
         token: format!("file:{}", dir.join("token").display()),
+        app: None,
         request_timeout: "30s".into(),
     });
     Ok(config)

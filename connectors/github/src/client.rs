@@ -285,7 +285,7 @@ impl GithubApi {
     /// One attempt. `Ok` for any HTTP answer (the caller decides what a status means,
     /// with [`failure`](Self::failure) for the rest); `Err` when there was no answer, or
     /// when the credential's rate-limit budget would have to wait longer than allowed.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,

@@ -21,6 +21,7 @@
 
 pub mod account;
 pub mod actions;
+pub mod actions_secrets;
 pub mod budget;
 pub mod classify;
 mod client;

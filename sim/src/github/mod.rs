@@ -56,6 +56,7 @@ mod graphql;
 mod log;
 mod ratelimit;
 mod routes;
+pub mod secrets;
 mod wire;
 mod world;
 
@@ -147,6 +148,7 @@ pub(crate) struct Shared {
     log: Mutex<log::RequestLog>,
     removals: Mutex<BTreeMap<(String, String), u32>>,
     cancellations: Mutex<BTreeMap<(String, String), u32>>,
+    secrets: Mutex<secrets::Secrets>,
     counters: Counters,
     faults: Faults,
     signal: ShutdownSignal,
@@ -220,6 +222,7 @@ impl GithubSim {
             log: Mutex::new(log::RequestLog::default()),
             removals: Mutex::new(BTreeMap::new()),
             cancellations: Mutex::new(BTreeMap::new()),
+            secrets: Mutex::default(),
             counters: Counters::default(),
             faults,
             signal: bound.signal(),

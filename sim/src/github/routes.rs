@@ -69,6 +69,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/app/installations/{installation_id}/access_tokens",
             axum::routing::post(app::create_installation_token),
         )
+        .merge(super::secrets::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))

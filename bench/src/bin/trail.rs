@@ -1,0 +1,257 @@
+//! Trail benchmark (issue 6):
+//!
+//! 1. Ingest throughput: a generated Vault file audit log (request + response lines in
+//!    the real format, 1,000 identities, 5,000 KV v2 secrets, 180 days) indexed by
+//!    `leaver::trail::ingest_vault_file` into SQLite: MB/s and lines/s.
+//! 2. Query latency on a 10-million-event index: events fed through the same batch
+//!    and store path (no parsing), then `secret_access` for random identities
+//!    ("which secrets did E read in the last 90 days"): median and p95.
+//! 3. DuckDB (`bench/trail_duckdb.py`, PyPI duckdb) answering the same question for
+//!    one identity straight from the same log file with `read_ndjson`.
+//!
+//! Run: `cargo run --release -p leaver-bench --bin trail -- --size-mb 1024`
+//! (`--size-mb 64 --index-events 1000000` for a quick run).
+
+use clap::Parser;
+use leaver::store::Store;
+use leaver::trail::batch::Batch;
+use leaver::trail::event::{Operation, Outcome, Principal, SecretAccess, Source};
+use leaver::trail::{ingest_vault_file, secret_access, FollowOptions, NoProgress};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Size of the generated Vault audit log, in MB.
+    #[arg(long, default_value_t = 1024)]
+    size_mb: u64,
+    /// Events in the index the query latency is measured on.
+    #[arg(long, default_value_t = 10_000_000)]
+    index_events: u64,
+    /// Queries (latency) / DuckDB repetitions.
+    #[arg(long, default_value_t = 50)]
+    queries: usize,
+    #[arg(long, default_value_t = 3)]
+    duckdb_repeat: usize,
+    /// Python with duckdb installed.
+    #[arg(long, default_value = ".venv/bin/python")]
+    python: String,
+}
+
+const USERS: u64 = 1_000;
+const SECRETS: u64 = 5_000;
+const DAYS: i64 = 180;
+const DAY_MS: i64 = 86_400_000;
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Write request/response pairs until `size` bytes; returns lines written.
+fn generate(path: &Path, size: u64, now: i64) -> std::io::Result<u64> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut written, mut lines, mut n) = (0u64, 0u64, 0u64);
+    let start = now - DAYS * DAY_MS;
+    while written < size {
+        let user = rng.next() % USERS;
+        let secret = rng.next() % SECRETS;
+        let at = start + (rng.next() % (DAYS * DAY_MS) as u64) as i64;
+        let time = rfc3339(at);
+        let auth = format!(
+            r#""auth":{{"accessor":"hmac-sha256:{n:064x}","client_token":"hmac-sha256:{:064x}","display_name":"oidc-user{user}@example.com","entity_id":"entity-{user:06}","identity_policies":["app-read"],"metadata":{{"role":"default","username":"user{user}@example.com"}},"policies":["default","app-read"],"token_policies":["default"],"token_issue_time":"{time}","token_ttl":3600,"token_type":"service"}}"#,
+            n ^ 0xabcdef
+        );
+        let request = format!(
+            r#""request":{{"client_token":"hmac-sha256:{:064x}","id":"req-{n:012}","mount_accessor":"kv_5e1f2a3b","mount_class":"secret","mount_point":"secret/","mount_running_version":"v0.24.0+builtin","mount_type":"kv","namespace":{{"id":"root"}},"operation":"read","path":"secret/data/app/s{secret:05}","remote_address":"10.20.{}.{}","remote_port":51234}}"#,
+            n ^ 0x1234,
+            user % 8,
+            user % 250
+        );
+        let line1 = format!("{{\"time\":\"{time}\",{auth},{request},\"type\":\"request\"}}\n");
+        let line2 = format!(
+            "{{\"time\":\"{time}\",{auth},{request},\"response\":{{\"data\":{{\"data\":{{\"password\":\"hmac-sha256:{:064x}\"}},\"metadata\":{{\"created_time\":\"hmac-sha256:{:064x}\",\"version\":3}}}},\"mount_point\":\"secret/\",\"mount_type\":\"kv\"}},\"type\":\"response\"}}\n",
+            n, n
+        );
+        out.write_all(line1.as_bytes())?;
+        out.write_all(line2.as_bytes())?;
+        written += (line1.len() + line2.len()) as u64;
+        lines += 2;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(lines)
+}
+
+fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[(v.len() * 95 / 100).min(v.len() - 1)])
+}
+
+async fn build_index(store: &Store, events: u64, now: i64) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut rng = Rng(42);
+    let mut batch = Batch::default();
+    let start = now - DAYS * DAY_MS;
+    for n in 0..events {
+        let user = rng.next() % USERS;
+        let secret = rng.next() % SECRETS;
+        batch.add(&SecretAccess {
+            source: Source::Vault,
+            principal: Principal {
+                key: format!("vault:entity:entity-{user:06}"),
+                names: vec![
+                    ("entity_id".into(), format!("entity-{user:06}")),
+                    ("login".into(), format!("user{user}@example.com")),
+                ],
+            },
+            secret: format!("secret/app/s{secret:05}"),
+            operation: Operation::Read,
+            at_ms: start + (rng.next() % (DAYS * DAY_MS) as u64) as i64,
+            address: Some(format!("10.20.{}.{}", user % 8, user % 250)),
+            outcome: Outcome::Read,
+        });
+        if (n + 1) % 200_000 == 0 {
+            store.trail_commit(&batch, None).await?;
+            batch.clear();
+        }
+    }
+    store.trail_commit(&batch, None).await?;
+    Ok(started.elapsed())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let log = dir.path().join("audit.log");
+    let t = Instant::now();
+    let lines = generate(&log, args.size_mb * 1_000_000, now)?;
+    let bytes = std::fs::metadata(&log)?.len();
+    println!(
+        "generated {} lines, {:.1} MB in {:.1}s",
+        lines,
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    // 0. Parsing and aggregation alone (no database), for reference.
+    let t = Instant::now();
+    let text = std::fs::read(&log)?;
+    let mut pairer = leaver::trail::pairing::Pairer::default();
+    let mut batch = Batch::default();
+    let mut out = Vec::new();
+    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        if let Ok(entry) = leaver::trail::vault::parse_line(line) {
+            pairer.feed(entry, &mut out);
+        }
+        for access in out.drain(..) {
+            batch.add(&access);
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "parse + aggregate only: {:.1} MB/s ({} day rows)",
+        bytes as f64 / 1e6 / secs,
+        batch.access.len()
+    );
+    drop((text, batch));
+
+    // 1. Ingest.
+    let url = format!("sqlite://{}", dir.path().join("ingest.db").display());
+    let store = Store::connect(&url, 4).await?;
+    let report =
+        ingest_vault_file(&store, &log, &FollowOptions::default(), &NoProgress, None).await?;
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "leaver ingest: {} lines, {} reads in {:.2}s: {:.1} MB/s, {:.0} lines/s",
+        report.lines,
+        report.reads_indexed,
+        secs,
+        bytes as f64 / 1e6 / secs,
+        report.lines as f64 / secs
+    );
+    let since = now - 90 * DAY_MS;
+    let t = Instant::now();
+    let answer = secret_access(&store, "user42@example.com", since).await?;
+    let leaver_small = t.elapsed();
+    let reads: i64 = answer.secrets.iter().map(|s| s.count).sum();
+    println!(
+        "leaver query on this log's index (user42, 90d): {} secrets, {} reads in {:.2} ms",
+        answer.secrets.len(),
+        reads,
+        leaver_small.as_secs_f64() * 1e3
+    );
+
+    // 2. Query latency on a large index.
+    let url = format!("sqlite://{}", dir.path().join("index.db").display());
+    let big = Store::connect(&url, 4).await?;
+    let built = build_index(&big, args.index_events, now).await?;
+    let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM trail_access")
+        .fetch_one(big.pool())
+        .await?;
+    println!(
+        "index of {} events built in {:.1}s ({} day rows)",
+        args.index_events,
+        built.as_secs_f64(),
+        rows.0
+    );
+    let mut rng = Rng(7);
+    let mut times = Vec::new();
+    for _ in 0..args.queries {
+        let user = rng.next() % USERS;
+        let t = Instant::now();
+        let answer = secret_access(&big, &format!("user{user}@example.com"), since).await?;
+        times.push(t.elapsed());
+        std::hint::black_box(answer);
+    }
+    let (p50, p95) = median(times);
+    println!(
+        "leaver query latency on the {}-event index: median {:.2} ms, p95 {:.2} ms ({} queries)",
+        args.index_events,
+        p50.as_secs_f64() * 1e3,
+        p95.as_secs_f64() * 1e3,
+        args.queries
+    );
+
+    // 3. DuckDB on the same file, same question.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("trail_duckdb.py");
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
+        .arg(&log)
+        .arg("entity-000042")
+        .arg(rfc3339(since - since.rem_euclid(DAY_MS)))
+        .arg(args.duckdb_repeat.to_string())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let s = v["median_s"].as_f64().unwrap_or_default();
+            println!(
+                "duckdb read_ndjson, same question: median {:.2}s ({:.1} MB/s), {} secrets, {} reads",
+                s,
+                bytes as f64 / 1e6 / s,
+                v["secrets"],
+                v["reads"]
+            );
+        }
+        Ok(out) => println!("duckdb failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => println!("duckdb not run ({}): {e}", args.python),
+    }
+    Ok(())
+}
