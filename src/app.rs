@@ -57,6 +57,12 @@ impl App {
             crate::tickets::TicketConnector::new(store.clone(), &config.tickets)
                 .context("setting up [tickets]")?,
         ));
+        // The trail connector schedules rotations from the audit-trail index.
+        registry.register(Arc::new(crate::rotations::TrailConnector::new(
+            store.clone(),
+            config.trail.clone(),
+            crate::connectors::rotations_vault(&config).context("setting up rotations")?,
+        )));
         let registry = Arc::new(registry);
         let plans = PlanSet::load_dir(&config.plans.dir, &catalog).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -165,6 +171,10 @@ impl App {
         if let Some(okta) = &self.okta_reconcile {
             jobs.push(crate::intake::okta_reconcile::job(&self.engine, okta)?);
         }
+        jobs.push(crate::rotations::reminder_job(
+            &self.store,
+            &self.config.trail,
+        )?);
         jobs.extend(crate::drills::schedule::jobs(
             &self.engine,
             &self.config.drills,

@@ -47,11 +47,47 @@ pub struct Config {
 }
 
 /// `[trail]`: audit-trail ingestion.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrailConfig {
     /// `[trail.vault_socket]`: listen for Vault's socket audit device.
     pub vault_socket: Option<VaultSocketSection>,
+    /// `[[trail.environments]]`: which secrets belong to which environment (first
+    /// match wins; unmatched secrets are in `default`), for rotation due dates.
+    pub environments: Vec<TrailEnvironment>,
+    /// `[trail.auto_rotate]`: which rotations Leaver performs itself.
+    pub auto_rotate: AutoRotateSection,
+    /// Cron schedule of the overdue-rotation reminders (default hourly).
+    pub rotation_reminder_schedule: String,
+}
+
+impl Default for TrailConfig {
+    fn default() -> Self {
+        Self {
+            vault_socket: None,
+            environments: Vec::new(),
+            auto_rotate: AutoRotateSection::default(),
+            rotation_reminder_schedule: "0 * * * *".into(),
+        }
+    }
+}
+
+/// `[[trail.environments]]`: secrets whose path or ARN matches one of `patterns` (`*`
+/// matches any run of characters, `/` included) are in environment `name`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrailEnvironment {
+    pub name: String,
+    pub patterns: Vec<String>,
+}
+
+/// `[trail.auto_rotate]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoRotateSection {
+    /// Rotate Vault KV v2 secrets automatically (a new version with generated values
+    /// for every key, verified by the metadata's `current_version`).
+    pub vault_kv: bool,
 }
 
 /// `[trail.vault_socket]`: Leaver listens on `listen` (TCP) and Vault's socket audit

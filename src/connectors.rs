@@ -153,6 +153,19 @@ fn vault_connector(
     .map_err(|e| build_error("vault")(e.to_string()))
 }
 
+/// The Vault client the `trail` connector reads KV v2 metadata (and rotates) with:
+/// `[connectors.vault]`, when configured.
+pub fn rotations_vault(
+    config: &Config,
+) -> Result<Option<Arc<leaver_connector_vault::VaultConnector>>, ConnectorSetupError> {
+    config
+        .connectors
+        .vault
+        .as_ref()
+        .map(|vault| vault_connector(vault).map(Arc::new))
+        .transpose()
+}
+
 fn gitlab_connector(
     gitlab: &GitlabSection,
 ) -> Result<leaver_connector_gitlab::GitlabConnector, ConnectorSetupError> {
@@ -242,6 +255,9 @@ pub fn build_catalog(configured: &Registry) -> Result<Registry, ConnectorSetupEr
     }
     if catalog.get("entra").is_none() {
         catalog.register(Arc::new(leaver_connector_entra::EntraConnector::spec_only()));
+    }
+    if catalog.get("trail").is_none() {
+        catalog.register(Arc::new(crate::rotations::TrailConnector::spec_only()));
     }
     Ok(catalog)
 }

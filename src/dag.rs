@@ -50,10 +50,11 @@ impl std::str::FromStr for StepWhen {
     }
 }
 
-/// Connectors whose steps report on a run rather than revoke access (HR tickets).
+/// Connectors whose steps report on a run rather than revoke access (HR tickets,
+/// rotation scheduling).
 /// They do not count toward time-to-revoke, and a run in which only they succeeded
 /// revoked nothing.
-pub const REPORTING_CONNECTORS: &[&str] = &["ticket"];
+pub const REPORTING_CONNECTORS: &[&str] = &["ticket", "trail"];
 
 /// Whether steps of `connector` report rather than revoke.
 pub fn is_reporting(connector: &str) -> bool {

@@ -81,6 +81,13 @@ impl Ledger {
         }
         self.store.seal_pending().await?;
         let head = self.store.evidence_head().await?;
+        // Without `to`, the range ends at the export's own entry (head + 1).
+        if to.is_none() && from > head.seq.saturating_add(1) {
+            return Err(LedgerError::Range(format!(
+                "from must be at most the head {}, got {from}",
+                head.seq
+            )));
+        }
         if let Some(to) = to {
             if to < from || to > head.seq {
                 return Err(LedgerError::Range(format!(

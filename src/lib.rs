@@ -19,6 +19,7 @@ pub mod intake;
 pub mod ledger;
 pub mod metrics;
 pub mod plan;
+pub mod rotations;
 pub mod scheduler;
 pub mod store;
 pub mod tickets;

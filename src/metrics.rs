@@ -10,7 +10,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicI64;
+use sqlx::Row;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabels {
@@ -29,6 +30,11 @@ pub struct StatusLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlanLabels {
+    pub plan: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Step attempts by connector and outcome (succeeded, retry, failed).
@@ -39,6 +45,12 @@ pub struct Metrics {
     pub time_to_revoke: Histogram,
     runs: Family<StatusLabels, Gauge<i64, AtomicI64>>,
     evidence_entries: Gauge<i64, AtomicI64>,
+    rotations_open: Gauge<i64, AtomicI64>,
+    rotations_overdue: Gauge<i64, AtomicI64>,
+    drill_pass_rate: Family<PlanLabels, Gauge<f64, AtomicU64>>,
+    drills_ended: Family<PlanLabels, Gauge<i64, AtomicI64>>,
+    last_verification_time: Gauge<i64, AtomicI64>,
+    last_verification_ok: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -84,6 +96,42 @@ impl Metrics {
             "Entries in the evidence ledger",
             evidence_entries.clone(),
         );
+        let rotations_open = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "rotations_open",
+            "Secret rotations still open",
+            rotations_open.clone(),
+        );
+        let rotations_overdue = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "rotations_overdue",
+            "Open secret rotations past their due time",
+            rotations_overdue.clone(),
+        );
+        let drill_pass_rate = Family::<PlanLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "drill_pass_rate",
+            "Fraction of a plan's ended drills that passed (0..1)",
+            drill_pass_rate.clone(),
+        );
+        let drills_ended = Family::<PlanLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "drills_ended",
+            "A plan's ended drills (passed or failed)",
+            drills_ended.clone(),
+        );
+        let last_verification_time = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "evidence_last_verification_timestamp_seconds",
+            "When this process last verified the evidence ledger (0: not yet)",
+            last_verification_time.clone(),
+        );
+        let last_verification_ok = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "evidence_last_verification_ok",
+            "1 when this process's last ledger verification passed, else 0",
+            last_verification_ok.clone(),
+        );
         Self {
             registry,
             step_attempts,
@@ -91,6 +139,12 @@ impl Metrics {
             time_to_revoke,
             runs,
             evidence_entries,
+            rotations_open,
+            rotations_overdue,
+            drill_pass_rate,
+            drills_ended,
+            last_verification_time,
+            last_verification_ok,
         }
     }
 
@@ -112,6 +166,64 @@ impl Metrics {
             .inc();
     }
 
+    /// Record a verification of the ledger (GET /api/v1/evidence/verify).
+    pub fn record_verification(&self, ok: bool) {
+        self.last_verification_time
+            .set(chrono::Utc::now().timestamp());
+        self.last_verification_ok.set(i64::from(ok));
+    }
+
+    /// Open and overdue rotations, when the `rotations` table exists (a scrape must
+    /// not fail on a database migrated before it).
+    async fn refresh_rotations(&self, store: &Store) {
+        let now = crate::store::now_ms();
+        let counts = sqlx::query(
+            "SELECT COUNT(*) AS open, \
+                    COALESCE(SUM(CASE WHEN due_at < $1 THEN 1 ELSE 0 END), 0) AS overdue \
+             FROM rotations WHERE status = 'open'",
+        )
+        .bind(now)
+        .fetch_one(store.pool())
+        .await
+        .and_then(|row| {
+            Ok((
+                row.try_get::<i64, _>("open")?,
+                row.try_get::<i64, _>("overdue")?,
+            ))
+        });
+        match counts {
+            Ok((open, overdue)) => {
+                self.rotations_open.set(open);
+                self.rotations_overdue.set(overdue);
+            }
+            Err(error) => tracing::debug!(%error, "rotation metrics unavailable"),
+        }
+    }
+
+    /// Pass rate of each plan's ended drills.
+    async fn refresh_drills(&self, store: &Store) -> Result<(), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT plan, COUNT(*) AS ended, \
+                    COALESCE(SUM(CASE WHEN status = 'pass' THEN 1 ELSE 0 END), 0) AS passed \
+             FROM drills WHERE status <> 'running' GROUP BY plan",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        for row in rows {
+            let plan: String = row.try_get("plan")?;
+            let ended: i64 = row.try_get("ended")?;
+            let passed: i64 = row.try_get("passed")?;
+            let labels = PlanLabels { plan };
+            self.drills_ended.get_or_create(&labels).set(ended);
+            if ended > 0 {
+                self.drill_pass_rate
+                    .get_or_create(&labels)
+                    .set(passed as f64 / ended as f64);
+            }
+        }
+        Ok(())
+    }
+
     /// Refresh the database-backed gauges and render the text exposition format.
     pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
         let counts = store.count_runs_by_status().await?;
@@ -128,6 +240,10 @@ impl Metrics {
                 .set(n);
         }
         self.evidence_entries.set(store.evidence_head().await?.seq);
+        self.refresh_rotations(store).await;
+        if let Err(error) = self.refresh_drills(store).await {
+            tracing::warn!(%error, "drill metrics unavailable");
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

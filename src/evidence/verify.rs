@@ -44,7 +44,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 /// The first thing that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerifyFailure {
     /// The entry (or checkpoint's entry) concerned, when there is one.
     pub seq: Option<i64>,
@@ -72,7 +72,7 @@ pub struct ChainReport {
 }
 
 /// The result of verifying a bundle (or the ledger in the database).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     /// True when nothing failed.
     pub ok: bool,

@@ -75,11 +75,60 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|rejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large()
+                    } else {
+                        ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+                    }
+                })?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+        let value = match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        // No stored text may hold NUL (PostgreSQL refuses it in text and JSON).
+        if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| holds_nul(&v)) {
+            return Err(nul_refused());
         }
+        Ok(ApiJson(value))
     }
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+fn nul_refused() -> ApiError {
+    ApiError::bad_request("invalid_request", "NUL characters are not accepted")
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "request body exceeds the configured limit (server.max_body_bytes)",
+    )
+}
+
+/// Middleware of the /api routes: a path or query holding an encoded NUL is refused
+/// before any handler runs (no stored or looked-up text may hold NUL).
+pub async fn refuse_nul(req: Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri();
+    let nul = |s: &str| s.contains("%00");
+    if nul(uri.path()) || uri.query().is_some_and(nul) {
+        return nul_refused().into_response();
+    }
+    next.run(req).await
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -97,11 +146,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "expected Content-Type: application/json",
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body exceeds the configured limit (server.max_body_bytes)",
-        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => ApiError::new(other.status(), "bad_request", other.body_text()),
     }
 }

@@ -19,7 +19,23 @@ pub struct ExportQuery {
     pub to: Option<i64>,
 }
 
-/// An export bundle (JSONL), signed at its last entry.
+/// An export bundle (JSONL), signed at its last entry. Viewer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence/export",
+    tag = "evidence",
+    security(("bearer" = [])),
+    params(
+        ("from" = Option<i64>, Query, description = "First sequence number (default 1)"),
+        ("to" = Option<i64>, Query, description = "Last sequence number (default: the head)"),
+    ),
+    responses(
+        (status = 200, description = "The bundle, one JSON object a line", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,6 +69,18 @@ pub async fn export(
 }
 
 /// Verify the whole ledger in the database, as `leaver evidence verify` does offline.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence/verify",
+    tag = "evidence",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The verification report", body = crate::evidence::VerifyReport),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,5 +91,6 @@ pub async fn verify(
         .verify_store()
         .await
         .map_err(ApiError::internal)?;
+    state.engine.metrics().record_verification(report.ok);
     Ok(Json(serde_json::to_value(&report).unwrap_or_default()))
 }

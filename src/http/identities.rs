@@ -10,13 +10,27 @@ use axum::Json;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsBody {
     /// System → account key (`{"github": "alice-gh", "aws_iam": "alice"}`).
     pub accounts: BTreeMap<String, String>,
 }
 
+/// The accounts mapped to an identity. Viewer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/identities/{email}/accounts",
+    tag = "identities",
+    security(("bearer" = [])),
+    params(("email" = String, Path, description = "The identity's email")),
+    responses(
+        (status = 200, description = "The mapped accounts", body = super::openapi::Accounts),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn get_accounts(
     State(state): State<AppState>,
     caller: Caller,
@@ -30,6 +44,24 @@ pub async fn get_accounts(
 }
 
 /// Set (insert or replace) the given systems' accounts for `email`.
+/// Insert or replace the given systems' accounts of an identity. Admin.
+#[utoipa::path(
+    put,
+    path = "/api/v1/identities/{email}/accounts",
+    tag = "identities",
+    security(("bearer" = [])),
+    params(("email" = String, Path, description = "The identity's email")),
+    request_body = AccountsBody,
+    responses(
+        (status = 200, description = "The mapped accounts after the change", body = super::openapi::Accounts),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody),
+        (status = 413, description = "Request body larger than server.max_body_bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "Not application/json", body = super::openapi::ErrorBody),
+        (status = 422, description = "Semantically invalid request", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn put_accounts(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,7 +10,9 @@ mod evidence;
 pub mod hooks;
 mod identities;
 pub mod offboardings;
+pub mod openapi;
 mod ops;
+mod rotations;
 mod secret_access;
 
 use crate::engine::Engine;
@@ -52,11 +54,16 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/identities/{email}/secret-access",
             get(secret_access::get_secret_access),
         )
+        .route("/rotations", get(rotations::list))
+        .route("/rotations/{id}/complete", post(rotations::complete))
+        .route("/rotations/{id}/waive", post(rotations::waive))
         .route("/evidence/export", get(evidence::export))
         .route("/evidence/verify", get(evidence::verify))
-        .fallback(api_not_found);
+        .fallback(api_not_found)
+        .layer(axum::middleware::from_fn(error::refuse_nul));
     Router::new()
         .nest("/api/v1", api)
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .nest("/scim/v2", crate::intake::scim::router(state.clone()))
         .route(
             "/hooks/okta",

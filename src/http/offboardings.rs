@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// One step as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StepView {
     pub id: String,
     pub uses: String,
@@ -32,7 +32,7 @@ pub struct StepView {
 }
 
 /// A run as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunView {
     pub id: String,
     pub status: RunStatus,
@@ -141,6 +141,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
+/// Start (or schedule, with a future `effective_at`) an offboarding. Operator.
+#[utoipa::path(
+    post,
+    path = "/api/v1/offboardings",
+    tag = "offboardings",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+            description = "Replays with the same key and body answer the same run")),
+    request_body = crate::engine::OffboardRequest,
+    responses(
+        (status = 202, description = "Accepted (or replayed: `Idempotent-Replayed: true`)", body = super::openapi::CreatedRun),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody),
+        (status = 413, description = "Request body larger than server.max_body_bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "Not application/json", body = super::openapi::ErrorBody),
+        (status = 422, description = "Semantically invalid request", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,6 +216,21 @@ pub async fn create(
     Ok(response)
 }
 
+/// One offboarding with its steps. Viewer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/offboardings/{id}",
+    tag = "offboardings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -223,6 +257,26 @@ pub struct ListQuery {
     pub before: Option<String>,
 }
 
+/// Offboardings, newest first, a page at a time. Viewer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/offboardings",
+    tag = "offboardings",
+    security(("bearer" = [])),
+    params(
+        ("status" = Option<RunStatus>, Query, description = "Only runs with this status"),
+        ("mode" = Option<Mode>, Query, description = "Only runs in this mode"),
+        ("email" = Option<String>, Query, description = "Only runs for this identity"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
+        ("before" = Option<String>, Query, description = "Cursor: the `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of runs", body = super::openapi::RunList),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,7 +294,13 @@ pub async fn list(
         .map(|m| m.parse::<Mode>())
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_query", e))?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`limit` must be between 1 and 500",
+        ));
+    }
     let runs = state
         .store
         .list_runs(&RunFilter {
@@ -258,6 +318,22 @@ pub async fn list(
     Ok(Json(serde_json::json!({"items": items, "next": next})))
 }
 
+/// Cancel an offboarding that has not ended. Operator.
+#[utoipa::path(
+    post,
+    path = "/api/v1/offboardings/{id}/cancel",
+    tag = "offboardings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "Cancelled", body = super::openapi::CancelledRun),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = super::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody),
+        (status = 409, description = "Conflict", body = super::openapi::ErrorBody)
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

@@ -24,6 +24,7 @@ pub mod classify;
 mod client;
 mod config;
 mod entity;
+pub mod kv;
 mod leases;
 pub mod params;
 mod tokens;
@@ -90,6 +91,10 @@ impl VaultConnector {
             .map(|ns| ns.trim().trim_matches('/').to_string())
             .filter(|ns| !ns.is_empty() && ns != "root");
         Ok(Self { namespace, api })
+    }
+
+    pub(crate) fn api(&self) -> &VaultApi {
+        &self.api
     }
 
     /// The configured default namespace (`None`: root).

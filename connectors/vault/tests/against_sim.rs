@@ -617,3 +617,68 @@ async fn the_token_is_sent_as_x_vault_token_and_never_logged() {
     );
     assert_no_leak(&format!("{records:?} {vault:?} {:?}", config(&sim)));
 }
+
+#[tokio::test]
+async fn kv_v2_metadata_keys_and_check_and_set_writes() {
+    let sim = sim().await;
+    let root = sim.root();
+    root.add_kv_mount("secret");
+    root.put_kv(
+        "secret",
+        "prod/app",
+        &[("user", "app"), ("password", "CANARY-value")],
+    );
+    root.set_kv_custom_metadata("secret", "prod/app", &[("owner", "team-a")]);
+    let vault = connector(&sim);
+
+    let meta = vault
+        .kv_metadata("secret", "prod/app")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.current_version, 1);
+    assert_eq!(meta.custom_metadata["owner"], "team-a");
+    let (version, keys) = vault.kv_keys("secret", "prod/app").await.unwrap().unwrap();
+    assert_eq!(
+        (version, keys),
+        (1, vec!["password".to_string(), "user".to_string()])
+    );
+
+    let mut data = serde_json::Map::new();
+    data.insert("user".into(), json!("new-user"));
+    data.insert("password".into(), json!("new-password"));
+    assert_eq!(
+        vault
+            .kv_write("secret", "prod/app", data.clone(), 1)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(root.kv_current_version("secret", "prod/app"), Some(2));
+    assert_eq!(
+        root.kv_current_data("secret", "prod/app").unwrap()["password"],
+        "new-password"
+    );
+    // A stale check-and-set is refused, without echoing the values.
+    let stale = vault
+        .kv_write("secret", "prod/app", data, 1)
+        .await
+        .unwrap_err();
+    assert!(!stale.is_transient(), "{stale:?}");
+    assert!(stale.message.contains("check-and-set"), "{}", stale.message);
+    assert!(!stale.message.contains("new-password"));
+    assert_no_leak(&stale.message);
+
+    // Not a KV v2 secret (no such mount, no such key): None.
+    assert!(vault
+        .kv_metadata("database", "creds/ro")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(vault
+        .kv_metadata("secret", "absent")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(vault.kv_keys("secret", "absent").await.unwrap().is_none());
+}

@@ -36,6 +36,7 @@
 //!   | `PUT sys/leases/lookup {lease_id}` | 200 / 400 `invalid lease` |
 //!   | `LIST auth/:mount/users`, `GET`/`POST`/`DELETE auth/:mount/users/:name` (userpass) | keys; 200 / 404; 204; 204 (also when absent) |
 //!   | `POST auth/:mount/login/:name {password}` (no token) | 200 `auth{client_token, accessor, entity_id…}` / 400 `invalid username or password` / 403 if the entity is disabled |
+//!   | KV v2 `:mount/data/:path`, `:mount/metadata/:path` (mounts made by [`VaultNamespace::add_kv_mount`]) | see the `kv` module |
 //!
 //! Faults ([`crate::faults::Faults`], via [`VaultSim::faults`]) are rendered as Vault or
 //! a proxy in front of it would answer: 500 `internal error`, 503 `Vault is sealed`,
@@ -57,6 +58,7 @@
 //! # Ok(()) }
 //! ```
 
+mod kv;
 mod routes;
 mod wire;
 mod world;
@@ -472,6 +474,61 @@ impl VaultNamespace<'_> {
     /// Whether the userpass user exists on the mount.
     pub fn userpass_user_exists(&self, mount: &str, username: &str) -> bool {
         self.with(|w| w.user(mount, username).is_some())
+    }
+
+    /// Enable a KV version 2 secrets engine at `mount` (`secret`).
+    pub fn add_kv_mount(&self, mount: &str) {
+        self.with(|w| {
+            w.kv.mounts
+                .entry(mount.trim_matches('/').to_string())
+                .or_default();
+        })
+    }
+
+    /// Write a new version of the KV v2 secret at `path` on `mount` (the mount is
+    /// enabled if missing); returns the version.
+    pub fn put_kv(&self, mount: &str, path: &str, data: &[(&str, &str)]) -> u64 {
+        let data = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        self.with(|w| {
+            w.kv.secret_mut(mount.trim_matches('/'), path.trim_matches('/'))
+                .write(data)
+        })
+    }
+
+    /// Set the KV v2 secret's `custom_metadata`.
+    pub fn set_kv_custom_metadata(&self, mount: &str, path: &str, metadata: &[(&str, &str)]) {
+        self.with(|w| {
+            w.kv.secret_mut(mount.trim_matches('/'), path.trim_matches('/'))
+                .custom_metadata = metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        })
+    }
+
+    /// The KV v2 secret's current version (`None`: no such secret).
+    pub fn kv_current_version(&self, mount: &str, path: &str) -> Option<u64> {
+        self.with(|w| {
+            w.kv.secret(mount.trim_matches('/'), path.trim_matches('/'))
+                .map(|s| s.current_version())
+        })
+    }
+
+    /// The string values of the KV v2 secret's current version, by key.
+    pub fn kv_current_data(&self, mount: &str, path: &str) -> Option<BTreeMap<String, String>> {
+        self.with(|w| {
+            let secret =
+                w.kv.secret(mount.trim_matches('/'), path.trim_matches('/'))?;
+            let (data, _) = secret.versions.get(&secret.current_version())?;
+            Some(
+                data.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect(),
+            )
+        })
     }
 
     /// Usernames on the userpass mount, sorted.

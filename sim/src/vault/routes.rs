@@ -274,6 +274,20 @@ fn serve(
         }
         return wire::list(world.list_leases(prefix), None, "system");
     }
+    if let [mount, kind @ ("data" | "metadata"), ..] = segments.as_slice() {
+        if world.kv.is_mount(mount) {
+            let mount = mount.to_string();
+            let prefix = format!("{mount}/{kind}");
+            let path = rel.strip_prefix(&prefix).unwrap_or("").to_string();
+            let op = match op {
+                Op::Read => super::kv::KvOp::Read,
+                Op::List => super::kv::KvOp::List,
+                Op::Write => super::kv::KvOp::Write,
+                Op::Delete => super::kv::KvOp::Delete,
+            };
+            return super::kv::serve(&mut world.kv, op, &mount, kind, &path, &params);
+        }
+    }
     dispatch(world, op, &segments, &params, rel)
 }
 

@@ -124,6 +124,8 @@ pub struct World {
     pub(crate) users: BTreeMap<(String, String), UserpassUser>,
     pub(crate) revoked_tokens: u64,
     pub(crate) revoked_leases: u64,
+    /// KV v2 secrets engines.
+    pub(crate) kv: super::kv::KvMounts,
 }
 
 /// A freshly issued token: its secret and its accessor.
