@@ -186,6 +186,49 @@ fn failure(
     }
 }
 
+/// Tries of one connector's inventory within one sweep attempt. The sweep asks every
+/// connector in turn and fails as a whole when one cannot answer, so against flaky
+/// upstreams (each inventory is several calls) retrying the whole sweep would rarely
+/// see every connector answer in the same attempt: each connector gets its own short
+/// retries first.
+const INVENTORY_TRIES: i64 = 4;
+
+/// One connector's inventory, retried on transient errors (backoff with jitter, never
+/// shorter than the upstream's Retry-After, capped at 5 s), all within `limit`.
+async fn inventory_with_retries<F, Fut>(
+    limit: Duration,
+    mut inventory: F,
+) -> Result<Vec<Holding>, ConnectorError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Holding>, ConnectorError>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut attempt = 1;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let error = match with_timeout(left, "inventory", inventory()).await {
+            Ok(found) => return Ok(found),
+            Err(error) => error,
+        };
+        if !error.is_transient() || attempt >= INVENTORY_TRIES {
+            return Err(error);
+        }
+        let delay = retry_delay(
+            attempt,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+            error.retry_after,
+            &mut rand::thread_rng(),
+        );
+        if tokio::time::Instant::now() + delay >= deadline {
+            return Err(error);
+        }
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
 /// Ask every connector the plan touched what the identity still holds there.
 async fn sweep(shared: &EngineShared, claimed: &ClaimedStep) -> StepFinish {
     let run = &claimed.run;
@@ -227,13 +270,7 @@ async fn sweep(shared: &EngineShared, claimed: &ClaimedStep) -> StepFinish {
                 .push(serde_json::json!({"connector": name, "error": "connector not configured"}));
             continue;
         };
-        match with_timeout(
-            limit,
-            "inventory",
-            connector.inventory(&run.identity, scope),
-        )
-        .await
-        {
+        match inventory_with_retries(limit, || connector.inventory(&run.identity, scope)).await {
             Ok(found) => {
                 checked.push(name.clone());
                 holdings.extend(found);

@@ -10,11 +10,13 @@
 //! This crate knows nothing about storage, HTTP serving or plans; it is the small, stable
 //! surface that everything else depends on.
 
+mod call_retry;
 mod error;
 mod identity;
 mod params;
 mod retry_after;
 
+pub use call_retry::CallRetry;
 pub use error::{ConnectorError, ErrorClass};
 pub use identity::Identity;
 pub use params::{parse_params, typed_action, ActionSpec, ParamError};

@@ -8,7 +8,7 @@ use crate::config::OktaApiConfig;
 use crate::token::{KeyError, Signer, TokenSource};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use leaver_connector::ConnectorError;
+use leaver_connector::{CallRetry, ConnectorError};
 use reqwest::Method;
 use std::time::Duration;
 
@@ -225,7 +225,8 @@ impl OktaApi {
     }
 
     /// One call; a 401 (token expired or revoked at Okta) is retried once with a new
-    /// token. `Ok` for any HTTP answer; `Err` when there was none.
+    /// token, and 429 or 503-like answers briefly (`CallRetry::STANDARD`, waiting for
+    /// a near rate-limit reset). `Ok` for any HTTP answer; `Err` when there was none.
     async fn send(
         &self,
         method: Method,
@@ -234,6 +235,7 @@ impl OktaApi {
     ) -> Result<ApiResponse, ConnectorError> {
         let what = what(&method, path);
         let mut refreshed = false;
+        let mut tried = 1;
         loop {
             let token = self.tokens.token(&self.http).await?;
             let mut auth =
@@ -255,6 +257,17 @@ impl OktaApi {
                 self.tokens.invalidate().await;
                 refreshed = true;
                 continue;
+            }
+            if CallRetry::retryable_status(response.status) {
+                // Okta says when to come back with X-Rate-Limit-Reset, not Retry-After.
+                let asked = (response.status == 429)
+                    .then(|| crate::classify::rate_limit_wait(&response.headers));
+                if let Some(wait) = CallRetry::STANDARD.wait(tried, asked) {
+                    tracing::debug!(%method, path, status = response.status, ?wait, "okta call retried");
+                    tokio::time::sleep(wait).await;
+                    tried += 1;
+                    continue;
+                }
             }
             tracing::debug!(%method, path, status = response.status, "okta call");
             return Ok(response);

@@ -6,7 +6,7 @@ use crate::classify::{classify_response, classify_transport, error_chain, redact
 use crate::config::VaultConfig;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use leaver_connector::ConnectorError;
+use leaver_connector::{parse_retry_after, CallRetry, ConnectorError};
 use reqwest::Method;
 use std::time::Duration;
 
@@ -195,8 +195,38 @@ impl VaultApi {
         self.send(ns, Method::DELETE, path, None).await
     }
 
-    /// One attempt. `Ok` for any HTTP answer; `Err` when there was none.
+    /// One call, retried briefly on 429 and 503-like answers (`CallRetry::STANDARD`;
+    /// Vault's Retry-After honoured). `Ok` for any HTTP answer; `Err` when there was
+    /// none.
     async fn send(
+        &self,
+        ns: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<ApiResponse, ConnectorError> {
+        let mut tried = 1;
+        loop {
+            let response = self.send_once(ns, method.clone(), path, body).await?;
+            if CallRetry::retryable_status(response.status) {
+                let asked = response
+                    .headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                if let Some(wait) = CallRetry::STANDARD.wait(tried, asked) {
+                    tracing::debug!(%method, path, status = response.status, ?wait, "vault call retried");
+                    tokio::time::sleep(wait).await;
+                    tried += 1;
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+    }
+
+    /// One attempt. `Ok` for any HTTP answer; `Err` when there was none.
+    async fn send_once(
         &self,
         ns: Option<&str>,
         method: Method,

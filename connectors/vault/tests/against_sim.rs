@@ -486,7 +486,8 @@ async fn server_errors_and_rate_limits_are_transient() {
     let vault = connector(&sim);
     let step = request("disable_entity", &alice.identity, json!({}));
 
-    sim.faults().fail_next(1, 503);
+    // Each call gets three tries (CallRetry::STANDARD): three 503s in a row fail it.
+    sim.faults().fail_next(3, 503);
     let e = vault.execute(&step).await.unwrap_err();
     assert!(e.is_transient());
     assert_eq!(e.status, Some(503));
@@ -496,28 +497,32 @@ async fn server_errors_and_rate_limits_are_transient() {
         e.message
     );
 
-    sim.faults().fail_next(1, 500);
+    sim.faults().fail_next(3, 500);
     let e = vault.execute(&step).await.unwrap_err();
     assert!(e.is_transient());
     assert!(e.message.contains("internal error"), "{}", e.message);
 
-    sim.faults().fail_next(1, 502);
+    sim.faults().fail_next(3, 502);
     let e = vault.execute(&step).await.unwrap_err();
     assert!(e.is_transient());
     assert!(!e.message.contains("<html>"), "{}", e.message);
 
+    // A wait longer than the call's own retries take is handed to the engine.
     sim.faults()
-        .too_many_requests_next(1, Duration::from_secs(3));
+        .too_many_requests_next(1, Duration::from_secs(7));
     let e = vault.execute(&step).await.unwrap_err();
     assert!(e.is_transient());
-    assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+    assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
     assert!(
         e.message.contains("rate limit quota exceeded"),
         "{}",
         e.message
     );
 
-    // After the faults, the retry succeeds.
+    // A single 503 or a short 429 is absorbed by the call's own retries.
+    sim.faults().fail_next(1, 503);
+    sim.faults()
+        .too_many_requests_next(1, Duration::from_secs(1));
     assert!(vault.execute(&step).await.unwrap().changed);
 }
 

@@ -90,8 +90,10 @@ pub(crate) fn method_not_allowed() -> Response {
 }
 
 /// 429 with `Retry-After` and the `X-RateLimit-*` headers Jira Cloud sends.
-pub(crate) fn rate_limited(code: u16, retry_after: Option<Duration>) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+pub(crate) fn rate_limited(retry_after: Option<Duration>) -> Response {
+    // Jira Cloud refuses over-quota calls with 429 only (403 secondary limits are
+    // GitHub's), whatever status the injected fault names.
+    let status = StatusCode::TOO_MANY_REQUESTS;
     let mut response = error_collection(status, &["Rate limit exceeded."], &[]);
     let headers = response.headers_mut();
     headers.insert("x-ratelimit-limit", HeaderValue::from_static("350"));
@@ -117,7 +119,7 @@ pub(crate) fn fault_status(code: u16, base_url: &str) -> Response {
     match code {
         401 => unauthorized(base_url),
         404 => issue_not_found(),
-        429 => rate_limited(429, None),
+        429 => rate_limited(None),
         502..=504 => {
             let mut response = (
                 status,

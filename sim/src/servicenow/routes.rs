@@ -90,10 +90,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 )
             }
             Some(Fault::Status(code)) => wire::fault_status(code),
-            Some(Fault::RateLimited {
-                status,
-                retry_after,
-            }) => wire::rate_limited(status, retry_after),
+            Some(Fault::RateLimited { retry_after, .. }) => wire::rate_limited(retry_after),
             Some(Fault::Hang(duration)) => {
                 shared.signal.sleep(duration).await;
                 wire::fault_status(504)

@@ -98,8 +98,10 @@ pub(crate) fn method_not_allowed() -> Response {
 }
 
 /// 429 from the REST rate limiter, with `Retry-After` and `X-RateLimit-*`.
-pub(crate) fn rate_limited(code: u16, retry_after: Option<Duration>) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+pub(crate) fn rate_limited(retry_after: Option<Duration>) -> Response {
+    // ServiceNow refuses over-quota calls with 429 only (403 secondary limits are
+    // GitHub's), whatever status the injected fault names.
+    let status = StatusCode::TOO_MANY_REQUESTS;
     let mut response = error(
         status,
         "Rate limit exceeded",
@@ -131,7 +133,7 @@ pub(crate) fn fault_status(code: u16) -> Response {
         401 => unauthorized(),
         403 => forbidden(),
         404 => no_record(),
-        429 => rate_limited(429, None),
+        429 => rate_limited(None),
         502..=504 => {
             let mut response = (
                 status,

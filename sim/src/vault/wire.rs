@@ -134,7 +134,7 @@ pub(crate) fn fault_status(code: u16, path: &str) -> Response {
         }
         403 => permission_denied(),
         404 => no_handler(path),
-        429 => rate_limited(429, path, None),
+        429 => rate_limited(path, None),
         _ if status.is_client_error() || status.is_server_error() => {
             errors(status, &[status.canonical_reason().unwrap_or("error")])
         }
@@ -144,8 +144,10 @@ pub(crate) fn fault_status(code: u16, path: &str) -> Response {
 
 /// A rate-limit quota refusal, with `Retry-After` and the `X-Ratelimit-*` headers Vault
 /// sends when `enable_rate_limit_response_headers` is on.
-pub(crate) fn rate_limited(code: u16, path: &str, retry_after: Option<Duration>) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+pub(crate) fn rate_limited(path: &str, retry_after: Option<Duration>) -> Response {
+    // Vault refuses over-quota calls with 429 only (403 secondary limits are
+    // GitHub's), whatever status the injected fault names.
+    let status = StatusCode::TOO_MANY_REQUESTS;
     let mut response = errors(
         status,
         &[&format!(
