@@ -4,11 +4,10 @@
 
 mod common;
 
+use common::process::{create_token, leaver, start_serve};
 use common::*;
 use leaver_sim::github::{GithubSim, GithubSimConfig};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const ORGS: [&str; 3] = ["org-a", "org-b", "org-c"];
@@ -67,47 +66,6 @@ request_timeout = "10s"
     path
 }
 
-fn leaver(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_leaver"));
-    command.arg("--config").arg(config).args(args);
-    command
-}
-
-/// Start `leaver serve` and return it with its base URL (read from its stderr).
-fn start_serve(config: &Path, log: &Path) -> (Child, String) {
-    let mut child = leaver(config, &["serve"])
-        .env("LEAVER_LOG", "leaver=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn leaver serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log = log.to_path_buf();
-    std::thread::spawn(move || {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            use std::io::Write;
-            let _ = writeln!(file, "{line}");
-            if !sent {
-                if let Some(url) = line.strip_prefix("leaver listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                    sent = true;
-                }
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("leaver serve did not start");
-    (child, base)
-}
-
 async fn crash_and_recover(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let sim = GithubSim::start(GithubSimConfig {
@@ -123,23 +81,7 @@ async fn crash_and_recover(db: &TestDb) {
         }
     }
     let config = write_config(dir.path(), &db.url, &sim.base_url());
-    let token_out = leaver(&config, &["token", "create", "--role", "operator"])
-        .output()
-        .unwrap();
-    assert!(
-        token_out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token_out.stderr)
-    );
-    let token = String::from_utf8(token_out.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    assert_eq!(
-        token.lines().count(),
-        1,
-        "token create prints the token alone"
-    );
+    let token = create_token(&config, "operator");
 
     let log = dir.path().join("serve.log");
     let (mut first, base) = start_serve(&config, &log);

@@ -6,12 +6,11 @@
 
 mod common;
 
+use common::process::{create_token, leaver, start_serve};
 use common::*;
 use leaver::store::Store;
 use leaver_sim::github::{GithubSim, GithubSimConfig};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const ORGS: [&str; 3] = ["org-a", "org-b", "org-c"];
@@ -86,47 +85,6 @@ cron = "*/2 * * * * *"
     path
 }
 
-fn leaver(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_leaver"));
-    command.arg("--config").arg(config).args(args);
-    command
-}
-
-/// Start `leaver serve`; its base URL is read from its stderr, which is kept in `log`.
-fn start_serve(config: &Path, log: &Path) -> (Child, String) {
-    let mut child = leaver(config, &["serve"])
-        .env("LEAVER_LOG", "leaver=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn leaver serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log = log.to_path_buf();
-    std::thread::spawn(move || {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            use std::io::Write;
-            let _ = writeln!(file, "{line}");
-            if !sent {
-                if let Some(url) = line.strip_prefix("leaver listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                    sent = true;
-                }
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("leaver serve did not start");
-    (child, base)
-}
-
 fn logs(dir: &Path) -> String {
     (0..REPLICAS)
         .map(|i| {
@@ -177,18 +135,7 @@ async fn three_replicas_survive_a_sigkill_and_fire_cron_jobs_once() {
         "mapping the canary: {}",
         String::from_utf8_lossy(&mapped.stderr)
     );
-    let token_out = leaver(&config, &["token", "create", "--role", "admin"])
-        .output()
-        .unwrap();
-    assert!(
-        token_out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token_out.stderr)
-    );
-    let token = String::from_utf8(token_out.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = create_token(&config, "admin");
 
     let mut replicas = Vec::new();
     for i in 0..REPLICAS {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod probe;
+pub mod process;
 
 use leaver::app::App;
 use leaver::config::{Config, GithubSection};

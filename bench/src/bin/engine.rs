@@ -16,9 +16,9 @@ use leaver::app::App;
 use leaver::config::{Config, GithubSection};
 use leaver::engine::OffboardRequest;
 use leaver::store::SubmitOutcome;
+use leaver_bench::{cleanup, database};
 use leaver_connector::Identity;
 use leaver_sim::github::{GithubSim, GithubSimConfig};
-use sqlx::Connection;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -76,47 +76,6 @@ fn config(dir: &Path, db_url: &str, github: &str) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-struct Database {
-    url: String,
-    drop: Option<(String, String)>,
-    _dir: tempfile::TempDir,
-}
-
-async fn database(kind: &str, postgres: &str) -> anyhow::Result<Database> {
-    let dir = tempfile::tempdir()?;
-    if kind == "sqlite" {
-        return Ok(Database {
-            url: format!("sqlite://{}", dir.path().join("bench.db").display()),
-            drop: None,
-            _dir: dir,
-        });
-    }
-    let name = format!("leaver_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(postgres).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await?;
-    let base = postgres
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(postgres);
-    Ok(Database {
-        url: format!("{base}/{name}"),
-        drop: Some((postgres.to_string(), name)),
-        _dir: dir,
-    })
-}
-
-async fn cleanup(db: Database) {
-    if let Some((admin, name)) = &db.drop {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
-}
-
 fn request(user: usize, plan: &str) -> OffboardRequest {
     OffboardRequest {
         identity: Identity::new(format!("user{user}@example.com"))
@@ -162,7 +121,7 @@ async fn run_all(app: &App, ids: &[String]) -> anyhow::Result<()> {
 }
 
 /// (runs/s, steps/s) for one repetition.
-async fn throughput(kind: &str, args: &Args) -> anyhow::Result<(f64, f64)> {
+async fn throughput(kind: &'static str, args: &Args) -> anyhow::Result<(f64, f64)> {
     let sim = GithubSim::start(GithubSimConfig {
         token: TOKEN.into(),
         ..GithubSimConfig::default()
@@ -197,7 +156,7 @@ async fn throughput(kind: &str, args: &Args) -> anyhow::Result<(f64, f64)> {
 }
 
 /// (run time, critical path) in ms for one run of the chain at 50 ms per call.
-async fn overhead(kind: &str, args: &Args) -> anyhow::Result<(f64, f64)> {
+async fn overhead(kind: &'static str, args: &Args) -> anyhow::Result<(f64, f64)> {
     let latency = Duration::from_millis(50);
     let sim = GithubSim::start(GithubSimConfig {
         token: TOKEN.into(),

@@ -49,6 +49,7 @@
 mod auth;
 pub mod filter;
 mod keys;
+mod oidc;
 mod ratelimit;
 mod routes;
 pub mod wire;
@@ -56,6 +57,7 @@ mod world;
 
 pub use auth::{SimClient, JWT_BEARER, KNOWN_SCOPES};
 pub use keys::KeyPair;
+pub use oidc::WebApp;
 pub use world::{SimApp, SimGrant, SimRefreshToken, SimSession, SimUser};
 
 use crate::faults::Faults;
@@ -139,6 +141,7 @@ pub(crate) struct Shared {
     settings: Mutex<Settings>,
     world: Mutex<World>,
     auth: Mutex<Auth>,
+    oidc: Mutex<oidc::Oidc>,
     limits: Mutex<RateLimits>,
     log: Mutex<VecDeque<RequestRecord>>,
     requests: AtomicU64,
@@ -378,6 +381,7 @@ impl OktaSim {
             }),
             world: Mutex::new(World::default()),
             auth: Mutex::new(auth),
+            oidc: Mutex::new(oidc::Oidc::default()),
             limits: Mutex::new(RateLimits::new(config.rate_limit, config.rate_limit_window)),
             log: Mutex::new(VecDeque::new()),
             requests: AtomicU64::new(0),
@@ -393,6 +397,20 @@ impl OktaSim {
     /// `http://127.0.0.1:<port>`: the org URL (`https://{yourOktaDomain}` in Okta's docs).
     pub fn base_url(&self) -> String {
         self.server.base_url()
+    }
+
+    /// Register a web app for OpenID Connect sign-in (authorization code flow):
+    /// its client id and secret, and the redirect URIs Okta accepts for it.
+    pub fn register_web_app(&self, app: WebApp) -> Result<(), SimError> {
+        lock(&self.shared.oidc)
+            .register(app)
+            .map_err(SimError::Config)
+    }
+
+    /// The user signed in to Okta in "the browser": authorize issues codes for them
+    /// (`None`: nobody, authorize answers `login_required`).
+    pub fn sign_in_browser(&self, user_id: Option<&str>) {
+        lock(&self.shared.oidc).sign_in(user_id.map(str::to_string));
     }
 
     /// The token endpoint, which is also the `aud` client assertions must name.

@@ -36,6 +36,9 @@ pub(crate) struct Ctx {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth2/v1/token", post(token))
+        .route("/oauth2/v1/authorize", get(oidc_authorize))
+        .route("/oauth2/v1/keys", get(oidc_keys))
+        .route("/.well-known/openid-configuration", get(oidc_discovery))
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/users/{key}", get(get_user))
         .route(
@@ -319,6 +322,12 @@ async fn token(State(shared): Shr, headers: HeaderMap, body: Bytes) -> Response 
         );
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    if form
+        .iter()
+        .any(|(k, v)| k == "grant_type" && v == "authorization_code")
+    {
+        return oidc_token(&shared, &headers, form);
+    }
     let token_url = format!("{}/oauth2/v1/token", shared.base_url);
     let answer = lock(&shared.auth).token(&form, &token_url, shared.token_lifetime);
     match answer {
@@ -832,4 +841,94 @@ async fn logs(State(shared): Shr, RawQuery(raw): RawQuery) -> Response {
         }
     }
     response
+}
+
+// ---------------------------------------------------------------------------------
+// OpenID Connect for web apps (see oidc.rs)
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn oidc_discovery(State(shared): Shr) -> Response {
+    json_response(
+        StatusCode::OK,
+        &super::oidc::Oidc::discovery(&shared.base_url),
+    )
+}
+
+async fn oidc_keys(State(shared): Shr) -> Response {
+    json_response(StatusCode::OK, &lock(&shared.oidc).jwks())
+}
+
+async fn oidc_authorize(State(shared): Shr, RawQuery(query): RawQuery) -> Response {
+    let query: std::collections::BTreeMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let find = |id: &str| lock(&shared.world).find_user(id).cloned();
+    let answer = lock(&shared.oidc).authorize(&query, find);
+    match answer {
+        super::oidc::Authorize::Redirect(location) => {
+            let mut response = Response::new(axum::body::Body::empty());
+            *response.status_mut() = StatusCode::FOUND;
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            no_store(response)
+        }
+        super::oidc::Authorize::ErrorPage(message) => {
+            let mut response = Response::new(axum::body::Body::from(format!(
+                "<!doctype html><title>400 Bad Request</title><h1>Bad Request</h1><p>{}</p>",
+                message.replace('<', "&lt;")
+            )));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+    }
+}
+
+fn oidc_token(shared: &Shared, headers: &HeaderMap, form: Vec<(String, String)>) -> Response {
+    use base64::Engine as _;
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            // RFC 6749 2.3.1: both parts are form-urlencoded before Basic encoding.
+            let decode = |s: &str| {
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((decode(id)?, decode(secret)?))
+        });
+    let form: std::collections::BTreeMap<String, String> = form.into_iter().collect();
+    let find = |id: &str| lock(&shared.world).find_user(id).cloned();
+    let answer = lock(&shared.oidc).token(&form, basic, &shared.base_url, find);
+    match answer {
+        Ok(body) => no_store(json_response(StatusCode::OK, &body)),
+        Err((status, error, description)) => wire::oauth_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            error,
+            &description,
+        ),
+    }
 }
