@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+started_at=$(date +%s)
 
 # Python tools used by the tests live in a virtualenv (.venv), created on first use.
 if [ -f scripts/requirements-test.txt ] && [ -s scripts/requirements-test.txt ]; then
@@ -26,6 +27,15 @@ if command -v pg_isready >/dev/null 2>&1; then
     fi
 fi
 
+# The dashboard's browser tests drive headless Chromium through chromedriver (Debian's
+# chromium and chromium-driver). Install them on a fresh machine when we can (root).
+if [ ! -x /usr/bin/chromedriver ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "chromium + chromium-driver (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -34,3 +44,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${LEAVER_TEST_THREADS:-4}"
+
+# A short fuzz run of every cargo-fuzz target. Its instrumented build is a second build
+# of the whole dependency tree: when the steps above have already used most of CI's
+# 40 minutes (a cold machine), it is skipped with a notice rather than overrun.
+elapsed=$(( $(date +%s) - started_at ))
+budget="${LEAVER_FUZZ_START_BEFORE:-1500}"
+if [ "$elapsed" -lt "$budget" ]; then
+    step "fuzz (15 s per target)"
+    scripts/fuzz.sh 15
+else
+    echo "NOTICE: ${elapsed}s spent before fuzzing (limit ${budget}s): the fuzz run is skipped; run scripts/fuzz.sh"
+fi

@@ -28,6 +28,8 @@ pub struct App {
     scim: Option<Arc<crate::intake::scim::ScimService>>,
     entra: Option<Arc<crate::intake::entra::EntraIntake>>,
     okta_reconcile: Option<Arc<crate::intake::okta_reconcile::OktaReconciler>>,
+    ui: Arc<crate::ui::UiSettings>,
+    hook_limits: crate::http::hook_limits::HookLimits,
 }
 
 impl App {
@@ -58,11 +60,20 @@ impl App {
                 .context("setting up [tickets]")?,
         ));
         // The trail connector schedules rotations from the audit-trail index.
-        registry.register(Arc::new(crate::rotations::TrailConnector::new(
-            store.clone(),
-            config.trail.clone(),
-            crate::connectors::rotations_vault(&config).context("setting up rotations")?,
-        )));
+        let rotation_clients = crate::rotations::auto::RotationClients {
+            vault: crate::connectors::rotations_vault(&config).context("setting up rotations")?,
+            aws_iam: crate::connectors::rotations_aws_iam(&config)
+                .context("setting up rotations")?,
+            github: crate::connectors::rotations_github(&config).context("setting up rotations")?,
+        };
+        registry.register(Arc::new(
+            crate::rotations::TrailConnector::new(
+                store.clone(),
+                config.trail.clone(),
+                rotation_clients,
+            )
+            .map_err(|e| anyhow::anyhow!("setting up rotations: {e}"))?,
+        ));
         let registry = Arc::new(registry);
         let plans = PlanSet::load_dir(&config.plans.dir, &catalog).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -113,6 +124,8 @@ impl App {
         let entra = crate::intake::entra::EntraIntake::from_config(&config)?.map(Arc::new);
         let okta_reconcile =
             crate::intake::okta_reconcile::OktaReconciler::from_config(&config)?.map(Arc::new);
+        let ui = Arc::new(crate::ui::UiSettings::from_config(&config).context("setting up [ui]")?);
+        let hook_limits = crate::http::hook_limits::HookLimits::from_config(&config.server);
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -122,6 +135,8 @@ impl App {
             scim,
             entra,
             okta_reconcile,
+            ui,
+            hook_limits,
         })
     }
 
@@ -143,6 +158,8 @@ impl App {
             okta_hook: self.okta_hook.clone(),
             scim: self.scim.clone(),
             entra: self.entra.clone(),
+            ui: self.ui.clone(),
+            hook_limits: self.hook_limits.clone(),
         }
     }
 
@@ -174,6 +191,10 @@ impl App {
         jobs.push(crate::rotations::reminder_job(
             &self.store,
             &self.config.trail,
+        )?);
+        jobs.extend(crate::rotations::keys::deactivation_job(
+            &self.store,
+            &self.config,
         )?);
         jobs.extend(crate::drills::schedule::jobs(
             &self.engine,

@@ -44,6 +44,8 @@ pub struct Config {
     pub trail: TrailConfig,
     /// Revocation drills (`[[drills.schedule]]`).
     pub drills: crate::drills::DrillsConfig,
+    /// The dashboard at `/` (`[ui]`).
+    pub ui: crate::ui::UiConfig,
 }
 
 /// `[trail]`: audit-trail ingestion.
@@ -82,12 +84,40 @@ pub struct TrailEnvironment {
 }
 
 /// `[trail.auto_rotate]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AutoRotateSection {
     /// Rotate Vault KV v2 secrets automatically (a new version with generated values
     /// for every key, verified by the metadata's `current_version`).
     pub vault_kv: bool,
+    /// Length (characters) of generated values (16-4096; default 32). A secret's
+    /// `custom_metadata.leaver_generator` (`hex:64`) overrides it.
+    pub length: u32,
+    /// Characters of generated values: `alphanumeric`, `urlsafe` (default: letters,
+    /// digits, `-`, `_`) or `hex`.
+    pub charset: String,
+    /// Rotate the access key of an IAM service user held in a Vault KV v2 secret
+    /// (`custom_metadata.aws_iam_user`) through `[connectors.aws_iam]`.
+    pub aws_iam_keys: bool,
+    /// How long the old access key stays active after the new one is in Vault
+    /// (default `24h`); then it is deactivated.
+    pub aws_key_grace: String,
+    /// Push the new value into the GitHub Actions secrets a Vault secret names
+    /// (`custom_metadata.github_actions_secrets`) through `[connectors.github]`.
+    pub github_actions: bool,
+}
+
+impl Default for AutoRotateSection {
+    fn default() -> Self {
+        Self {
+            vault_kv: false,
+            length: 32,
+            charset: "urlsafe".into(),
+            aws_iam_keys: false,
+            aws_key_grace: "24h".into(),
+            github_actions: false,
+        }
+    }
 }
 
 /// `[trail.vault_socket]`: Leaver listens on `listen` (TCP) and Vault's socket audit
@@ -392,6 +422,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Public base URL, used in links printed by the CLI.
     pub public_url: Option<String>,
+    /// Requests per second each public hook (`/hooks/okta`, `/hooks/entra`,
+    /// `/scim/v2`) accepts, one token bucket per hook; over it, 429 with
+    /// `Retry-After`. 0 turns the limit off.
+    pub hook_rate_limit_per_second: u32,
+    /// Requests a hook accepts at once before the per-second rate applies.
+    pub hook_rate_limit_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -400,6 +436,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             public_url: None,
+            hook_rate_limit_per_second: 50,
+            hook_rate_limit_burst: 200,
         }
     }
 }
@@ -837,6 +875,7 @@ impl Config {
         }
         check_secret_ref("evidence.signing_key", &self.evidence.signing_key)?;
         self.drills.check()?;
+        self.ui.check()?;
         if let Some(socket) = &self.trail.vault_socket {
             socket
                 .listen

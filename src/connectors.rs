@@ -166,6 +166,39 @@ pub fn rotations_vault(
         .transpose()
 }
 
+/// The AWS IAM client rotations create and deactivate service users' access keys
+/// with: `[connectors.aws_iam]`, when configured.
+pub fn rotations_aws_iam(
+    config: &Config,
+) -> Result<Option<Arc<leaver_connector_aws_iam::AwsIamConnector>>, ConnectorSetupError> {
+    let Some(aws_iam) = &config.connectors.aws_iam else {
+        return Ok(None);
+    };
+    let aws = aws_iam.to_connector_config()?;
+    leaver_connector_aws_iam::AwsIamConnector::new(aws)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| build_error("aws_iam")(e.to_string()))
+}
+
+/// The GitHub Actions secrets client rotations push new values with:
+/// `[connectors.github]`, when configured.
+pub fn rotations_github(
+    config: &Config,
+) -> Result<
+    Option<Arc<leaver_connector_github::actions_secrets::ActionsSecrets>>,
+    ConnectorSetupError,
+> {
+    let Some(github) = &config.connectors.github else {
+        return Ok(None);
+    };
+    leaver_connector_github::actions_secrets::ActionsSecrets::new(&github_config(
+        github,
+        "github_actions",
+    )?)
+    .map(|c| Some(Arc::new(c)))
+    .map_err(|e| build_error("github_actions")(e.to_string()))
+}
+
 fn gitlab_connector(
     gitlab: &GitlabSection,
 ) -> Result<leaver_connector_gitlab::GitlabConnector, ConnectorSetupError> {

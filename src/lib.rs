@@ -24,3 +24,4 @@ pub mod scheduler;
 pub mod store;
 pub mod tickets;
 pub mod trail;
+pub mod ui;

@@ -261,7 +261,7 @@ async fn offboardings_schedule_rotate_and_join_rotations() {
             .kv_current_data("secret", "prod/payments/stripe")
             .unwrap();
         assert_ne!(new_stripe["api_key"], STRIPE_KEY);
-        assert_eq!(new_stripe["api_key"].len(), 43);
+        assert_eq!(new_stripe["api_key"].len(), 32);
         let db_row = by_secret("secret/prod/db");
         assert_eq!(db_row["status"], "done", "{kind}: {db_row:#}");
         assert_eq!(db_row["owner"], Value::Null);

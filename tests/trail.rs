@@ -300,6 +300,132 @@ async fn an_interrupted_ingest_resumes_without_double_counting() {
     }
 }
 
+/// Records the bytes of each batch read (`Progress::advance` is called once per batch,
+/// after one call with the offset a run starts from, which is not a batch).
+#[derive(Default)]
+struct Batches(std::sync::Mutex<(bool, Vec<u64>)>);
+
+impl leaver::trail::Progress for Batches {
+    fn file(&self, _path: &Path, _total: u64) {
+        self.0.lock().unwrap().0 = true;
+    }
+
+    fn advance(&self, bytes: u64) {
+        let mut seen = self.0.lock().unwrap();
+        if std::mem::take(&mut seen.0) {
+            return;
+        }
+        if bytes > 0 {
+            seen.1.push(bytes);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_end_at_a_byte_budget_and_resume_without_double_counting() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(&log, &generated(0, 400)); // 800 lines, 200 reads each
+        let longest = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| l.len() as u64 + 1)
+            .max()
+            .unwrap();
+        let budget = 20_000;
+        let mut lines = 0;
+        let mut sizes = Vec::new();
+        // Interrupted mid-batch (and between a request and its response), then to the end.
+        for stop in [Some(333), Some(250), None] {
+            let options = FollowOptions {
+                batch_lines: 1_000_000,
+                batch_bytes: budget,
+                stop_after_lines: stop,
+                ..FollowOptions::default()
+            };
+            let progress = Batches::default();
+            let report = ingest_vault_file(&store, &log, &options, &progress, None)
+                .await
+                .unwrap();
+            lines += report.lines;
+            sizes.extend(progress.0.into_inner().unwrap().1);
+        }
+        assert_eq!(lines, 800, "{}", db.kind);
+        // Each commit covers whole lines up to the first boundary at or past the budget.
+        assert!(sizes.len() > 5, "{sizes:?}");
+        assert!(sizes.iter().all(|s| *s < budget + longest), "{sizes:?}");
+        assert!(
+            sizes.iter().filter(|s| **s >= budget).count() + 3 >= sizes.len(),
+            "all but the batches cut by a stop or by the end reach the budget: {sizes:?}"
+        );
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await,
+            200,
+            "{}",
+            db.kind
+        );
+        assert_eq!(
+            reads_of(&store, "bob@example.com").await,
+            200,
+            "{}",
+            db.kind
+        );
+
+        // The log grows; the next run reads only the new lines.
+        append(&log, &generated(400, 100));
+        let report = ingest(&store, &log, &FollowOptions::default()).await;
+        assert_eq!(report.lines, 200);
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await,
+            250,
+            "{}",
+            db.kind
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_pipelined_ingest_with_byte_sized_commits_counts_each_read_once() {
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("audit.log");
+        append(&big, &generated(0, 8000)); // 16,000 lines, several MiB
+        let leaver = || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_leaver"));
+            command
+                .current_dir(dir.path())
+                .args([
+                    "trail",
+                    "ingest",
+                    "vault",
+                    big.to_str().unwrap(),
+                    "--batch-mib",
+                    "1",
+                ])
+                .env("LEAVER_DATABASE_URL", &db.url)
+                .env("LEAVER_LOG", "warn")
+                .stdout(std::process::Stdio::null());
+            command
+        };
+        let mut child = leaver().spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = child.kill(); // SIGKILL, possibly with one batch committing, one queued
+        let status = child.wait().unwrap();
+        assert!(leaver().status().unwrap().success());
+        assert!(
+            leaver().status().unwrap().success(),
+            "a third run adds nothing"
+        );
+        let total = reads_of(&store, "alice@example.com").await
+            + reads_of(&store, "bob@example.com").await
+            + reads_of(&store, "carol@example.com").await;
+        assert_eq!(total, 8000, "{}: killed ({status:?})", db.kind);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_and_truncation_between_runs_are_followed() {
     for db in databases().await {

@@ -31,9 +31,13 @@ pub struct IngestArgs {
     /// Vault: keep following the log (rotation, truncation) until interrupted.
     #[arg(long)]
     pub follow: bool,
-    /// Vault: lines per database commit.
-    #[arg(long, default_value_t = 5000)]
+    /// Vault: at most this many lines per database commit.
+    #[arg(long, default_value_t = crate::trail::follow::DEFAULT_BATCH_LINES)]
     pub batch_lines: usize,
+    /// Vault: about this many MiB of log per database commit (the batch and the
+    /// cursor it brings the log to are committed together).
+    #[arg(long, default_value_t = crate::trail::follow::DEFAULT_BATCH_BYTES >> 20)]
+    pub batch_mib: u64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -114,6 +118,7 @@ async fn ingest(store: &Store, args: &IngestArgs) -> anyhow::Result<i32> {
             }
             let options = FollowOptions {
                 batch_lines: args.batch_lines,
+                batch_bytes: args.batch_mib.max(1) << 20,
                 follow: args.follow,
                 ..FollowOptions::default()
             };

@@ -7,6 +7,7 @@ mod drills;
 pub mod entra_hook;
 pub mod error;
 mod evidence;
+pub mod hook_limits;
 pub mod hooks;
 mod identities;
 pub mod offboardings;
@@ -34,9 +35,14 @@ pub struct AppState {
     pub scim: Option<Arc<crate::intake::scim::ScimService>>,
     /// Microsoft Graph change notifications, when `[idp.entra]` is configured.
     pub entra: Option<Arc<crate::intake::entra::EntraIntake>>,
+    /// The dashboard's settings (`[ui]`) and its verification cache.
+    pub ui: Arc<crate::ui::UiSettings>,
+    /// Token buckets of the public hooks (`server.hook_rate_limit_*`).
+    pub hook_limits: hook_limits::HookLimits,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let limits = state.hook_limits.clone();
     let api = Router::new()
         .route(
             "/offboardings",
@@ -64,15 +70,30 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(openapi::openapi_json))
-        .nest("/scim/v2", crate::intake::scim::router(state.clone()))
+        .nest(
+            "/scim/v2",
+            crate::intake::scim::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+                limits.clone(),
+                hook_limits::scim,
+            )),
+        )
         .route(
             "/hooks/okta",
-            get(hooks::okta_verify).post(hooks::okta_deliver),
+            get(hooks::okta_verify).post(hooks::okta_deliver).layer(
+                axum::middleware::from_fn_with_state(limits.clone(), hook_limits::okta),
+            ),
         )
-        .route("/hooks/entra", post(entra_hook::entra_notify))
+        .route(
+            "/hooks/entra",
+            post(entra_hook::entra_notify).layer(axum::middleware::from_fn_with_state(
+                limits,
+                hook_limits::entra,
+            )),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::ui::router())
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -4,10 +4,12 @@
 //! each: due by the secret's environment (`[[trail.environments]]` patterns, the step's
 //! `due` map), owner from Vault KV v2 `custom_metadata.owner` when Vault can be read.
 //! A secret that already has an open rotation is joined, not duplicated; every run that
-//! asked is recorded. With `[trail.auto_rotate] vault_kv = true`, Vault KV v2 secrets
-//! are rotated at once: a new version with a generated value for every key of the
-//! current one, verified by the metadata's `current_version`, then marked done.
-//! Generated values are never logged, stored or put in evidence: only version numbers.
+//! asked is recorded. With `[trail.auto_rotate]`, Vault KV v2 secrets are rotated at
+//! once ([`auto`]): generated values ([`generator`]), an IAM service user's access key
+//! (old key deactivated after a grace period by [`keys`]), mirrored into GitHub Actions
+//! secrets ([`mirror`]); each verified, then marked done — or left open with
+//! `rotation.auto_failed`. Values are never logged, stored or put in evidence: only
+//! version numbers and key ids.
 //!
 //! `trail` is a reporting connector (`dag::REPORTING_CONNECTORS`): scheduling a
 //! rotation revokes nothing and the identity holds nothing through it.
@@ -15,19 +17,23 @@
 //! [`reminder_job`] is the cron job that reminds (and, past twice the due period,
 //! escalates) overdue open rotations.
 
+pub mod auto;
+pub mod generator;
+pub mod keys;
+pub mod mirror;
+
 use crate::config::TrailConfig;
 use crate::duration::parse_duration;
 use crate::scheduler::Job;
-use crate::store::{now_ms, AppendEvidence, RotationRow, Scheduled, Store};
+use crate::store::{now_ms, AppendEvidence, KeyDeactivation, RotationRow, Scheduled, Store};
 use async_trait::async_trait;
-use base64::Engine as _;
+use auto::{AutoDone, AutoFailed, AutoRotator, AutoSettings, RotationClients};
 use leaver_connector::{
     parse_params, typed_action, ActionOutcome, ActionRequest, ActionSpec, Connector,
     ConnectorError, Holding, Identity, Preview, Verification,
 };
 use leaver_connector_vault::kv::split_kv_path;
 use leaver_connector_vault::VaultConnector;
-use rand::RngCore;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -86,18 +92,12 @@ pub fn environment_of(config: &TrailConfig, secret: &str) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
-/// A new secret value: 32 random bytes, URL-safe base64 without padding.
-pub fn generate_value() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The `trail` connector.
 pub struct TrailConnector {
     store: Option<Store>,
     config: TrailConfig,
     vault: Option<Arc<VaultConnector>>,
+    rotator: Option<AutoRotator>,
 }
 
 impl TrailConnector {
@@ -107,17 +107,31 @@ impl TrailConnector {
             store: None,
             config: TrailConfig::default(),
             vault: None,
+            rotator: None,
         }
     }
 
-    /// The connector over `store`, reading Vault KV metadata (and rotating KV v2 when
-    /// configured) through `vault` when Vault is configured.
-    pub fn new(store: Store, config: TrailConfig, vault: Option<Arc<VaultConnector>>) -> Self {
-        Self {
+    /// The connector over `store`, reading Vault KV metadata through `clients.vault`
+    /// and rotating automatically as `[trail.auto_rotate]` says (validated here).
+    pub fn new(
+        store: Store,
+        config: TrailConfig,
+        clients: RotationClients,
+    ) -> Result<Self, String> {
+        let settings = AutoSettings::from_config(&config.auto_rotate)?;
+        Ok(Self {
             store: Some(store),
+            vault: clients.vault.clone(),
+            rotator: Some(AutoRotator::new(settings, clients)),
             config,
-            vault,
-        }
+        })
+    }
+
+    fn auto_enabled(&self) -> bool {
+        self.rotator.as_ref().is_some_and(|r| {
+            let s = r.settings();
+            s.vault_kv || s.aws_iam_keys || s.github_actions
+        })
     }
 
     fn store(&self) -> Result<&Store, ConnectorError> {
@@ -138,40 +152,120 @@ impl TrailConnector {
             .map_err(|e| ConnectorError::permanent(format!("due.{environment}: {e}")))
     }
 
-    /// Rotate a Vault KV v2 secret: new values for every key of the current version
-    /// (check-and-set on it), then read the metadata back. Returns (from, to) versions.
-    async fn rotate_vault_kv(
+    /// Record an automatic rotation's outcome: `done` with `rotation.completed` (and
+    /// the old AWS key's deactivation scheduled), or still open with the failure in
+    /// `reason` and `rotation.auto_failed`. True when it is done.
+    async fn finish_auto(
         &self,
-        vault: &VaultConnector,
-        secret: &str,
-    ) -> Result<(u64, u64), ConnectorError> {
-        let (mount, path) = split_kv_path(secret).ok_or_else(|| {
-            ConnectorError::permanent(format!("{secret} is not a KV v2 path (mount/key)"))
-        })?;
-        let (from, keys) = vault.kv_keys(&mount, &path).await?.ok_or_else(|| {
-            ConnectorError::permanent(format!("{secret}: no readable current version"))
-        })?;
-        if keys.is_empty() {
-            return Err(ConnectorError::permanent(format!(
-                "{secret}: the current version has no keys to rotate"
-            )));
+        store: &Store,
+        row: &mut RotationRow,
+        result: Result<AutoDone, AutoFailed>,
+        settings: &AutoSettings,
+        run_id: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<bool, ConnectorError> {
+        let now = now_ms();
+        match result {
+            Ok(done) => {
+                let reason = format!(
+                    "rotated automatically ({}): version {} → {}{}",
+                    done.kind,
+                    done.from_version,
+                    done.to_version,
+                    if done.github.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} GitHub Actions secret(s) updated", done.github.len())
+                    }
+                );
+                let deactivation = done.aws.as_ref().and_then(|aws| {
+                    let old = aws.old_access_key_id.clone()?;
+                    (old != aws.new_access_key_id).then(|| KeyDeactivation {
+                        rotation_id: row.id.clone(),
+                        account: aws.account.clone(),
+                        iam_user: aws.user.clone(),
+                        access_key_id: old,
+                        new_access_key_id: aws.new_access_key_id.clone(),
+                        due_at: now.saturating_add(settings.aws_key_grace_ms),
+                        status: "pending".into(),
+                        attempts: 0,
+                        last_error: None,
+                        deactivated_at: None,
+                        created_at: now,
+                    })
+                });
+                let evidence = AppendEvidence::new(
+                    "rotation.completed",
+                    ACTOR,
+                    row.id.clone(),
+                    serde_json::json!({
+                        "rotation_id": row.id,
+                        "source": row.source,
+                        "secret": row.secret,
+                        "auto": true,
+                        "method": done.kind,
+                        "from_version": done.from_version,
+                        "to_version": done.to_version,
+                        "generator": done.generator,
+                        "aws": done.aws,
+                        "old_key_deactivate_after": deactivation
+                            .as_ref()
+                            .map(|d| crate::store::runs::ms_to_rfc3339(d.due_at)),
+                        "github": done.github,
+                        "verified": true,
+                        "run_id": run_id,
+                    }),
+                );
+                let ended = store
+                    .complete_auto_rotation(
+                        &row.id,
+                        ACTOR,
+                        &reason,
+                        deactivation.as_ref(),
+                        &[evidence],
+                    )
+                    .await
+                    .map_err(store_error)?;
+                if ended {
+                    row.status = "done".into();
+                    row.completed_by = Some(ACTOR.into());
+                    row.reason = Some(reason);
+                }
+                Ok(ended)
+            }
+            Err(failed) => {
+                // Left open for a person; the reminder job keeps asking.
+                tracing::warn!(secret = %row.secret, stage = failed.stage, error = %failed.message, "automatic rotation failed");
+                let reason = format!(
+                    "automatic rotation failed ({}): {}",
+                    failed.stage, failed.message
+                );
+                let evidence = AppendEvidence::new(
+                    "rotation.auto_failed",
+                    ACTOR,
+                    row.id.clone(),
+                    serde_json::json!({
+                        "rotation_id": row.id,
+                        "source": row.source,
+                        "secret": row.secret,
+                        "stage": failed.stage,
+                        "message": failed.message,
+                        "already_changed": failed.changed,
+                        "run_id": run_id,
+                    }),
+                );
+                store
+                    .record_auto_rotation_failure(&row.id, &reason, &[evidence])
+                    .await
+                    .map_err(store_error)?;
+                notes.push(format!(
+                    "automatic rotation of {} failed: {}",
+                    row.secret, failed.message
+                ));
+                row.reason = Some(reason);
+                Ok(false)
+            }
         }
-        let data = keys
-            .into_iter()
-            .map(|k| (k, serde_json::Value::String(generate_value())))
-            .collect();
-        let written = vault.kv_write(&mount, &path, data, from).await?;
-        let now = vault
-            .kv_metadata(&mount, &path)
-            .await?
-            .map(|m| m.current_version)
-            .unwrap_or(0);
-        if now <= from || now < written {
-            return Err(ConnectorError::transient(format!(
-                "{secret}: wrote version {written} but the metadata's current_version is {now}"
-            )));
-        }
-        Ok((from, now))
     }
 
     fn view(row: &RotationRow, outcome: &str) -> serde_json::Value {
@@ -203,8 +297,9 @@ impl Connector for TrailConnector {
         vec![typed_action::<ScheduleParams>(
             "schedule_rotations",
             "Schedule a rotation of every secret the identity read in the lookback window \
-             (from the audit-trail index), due by environment; Vault KV v2 secrets are \
-             rotated automatically when [trail.auto_rotate] vault_kv = true",
+             (from the audit-trail index), due by environment; Vault KV v2 secrets (and the \
+             IAM keys and GitHub Actions secrets they name) are rotated automatically as \
+             [trail.auto_rotate] allows",
         )]
     }
 
@@ -248,7 +343,19 @@ impl Connector for TrailConnector {
                 },
                 _ => None,
             };
-            let auto = metadata.is_some() && self.config.auto_rotate.vault_kv;
+            let method = match (&metadata, &self.rotator) {
+                (Some(m), Some(rotator)) => match rotator.method(&m.custom_metadata) {
+                    Ok(method) => Some(method),
+                    Err(why) => {
+                        if self.auto_enabled() {
+                            notes.push(format!("{} is left for a person: {why}", access.secret));
+                        }
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let auto = method.is_some();
             let row = RotationRow {
                 id: uuid::Uuid::new_v4().to_string(),
                 source: access.source.clone(),
@@ -304,45 +411,24 @@ impl Connector for TrailConnector {
                     (r, "joined")
                 }
             };
-            if auto && label == "created" {
-                let vault = self.vault.as_ref().expect("auto implies vault");
-                match self.rotate_vault_kv(vault, &row.secret).await {
-                    Ok((from, to)) => {
-                        let reason = format!("rotated automatically: version {from} → {to}");
-                        let evidence = AppendEvidence::new(
-                            "rotation.completed",
-                            ACTOR,
-                            row.id.clone(),
-                            serde_json::json!({
-                                "rotation_id": row.id,
-                                "source": row.source,
-                                "secret": row.secret,
-                                "auto": true,
-                                "from_version": from,
-                                "to_version": to,
-                                "verified": true,
-                                "run_id": request.run_id,
-                            }),
-                        );
-                        if store
-                            .end_rotation(&row.id, "done", ACTOR, &reason, true, &[evidence])
-                            .await
-                            .map_err(store_error)?
-                        {
-                            rotated += 1;
-                            row.status = "done".into();
-                            row.completed_by = Some(ACTOR.into());
-                            row.reason = Some(reason);
-                        }
-                    }
-                    Err(error) => {
-                        // Left open for a person; the reminder job keeps asking.
-                        tracing::warn!(secret = %row.secret, error = %error.message, "automatic rotation failed");
-                        notes.push(format!(
-                            "automatic rotation of {} failed: {}",
-                            row.secret, error.message
-                        ));
-                    }
+            if let (Some(method), Some(rotator), Some(meta), "created") =
+                (&method, &self.rotator, &metadata, label)
+            {
+                let result = rotator
+                    .rotate(&row.secret, &meta.custom_metadata, method)
+                    .await;
+                if self
+                    .finish_auto(
+                        store,
+                        &mut row,
+                        result,
+                        rotator.settings(),
+                        &request.run_id,
+                        &mut notes,
+                    )
+                    .await?
+                {
+                    rotated += 1;
                 }
             }
             views.push(Self::view(&row, label));
@@ -494,15 +580,5 @@ mod tests {
         });
         assert_eq!(environment_of(&config, "secret/prod/x"), "production");
         assert_eq!(environment_of(&config, "secret/dev/x"), "default");
-    }
-
-    #[test]
-    fn generated_values_are_url_safe_and_distinct() {
-        let (a, b) = (generate_value(), generate_value());
-        assert_eq!(a.len(), 43);
-        assert_ne!(a, b);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
     }
 }

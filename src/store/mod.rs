@@ -7,26 +7,32 @@
 //! JSON documents are TEXT, booleans are 0/1 integers.
 
 mod cron;
+mod dashboard;
 mod drills;
 mod entra;
 mod evidence;
 mod identities;
 mod intake;
+mod rotation_keys;
 mod rotations;
 pub mod runs;
 mod scim;
+mod sessions;
 mod steps;
 mod tokens;
 mod trail;
 
 pub use cron::CronJobRow;
+pub use dashboard::{RotationCounts, RunProgress};
 pub use drills::DrillRow;
 pub use entra::EntraNotificationRow;
 pub use evidence::{AppendEvidence, EvidenceHead};
 pub use identities::{check_mapping, AccountMapping};
+pub use rotation_keys::KeyDeactivation;
 pub use rotations::{RotationRequest, RotationRow, Scheduled};
 pub use runs::{NewRun, NewStep, RunFilter, RunRecord, SubmitOutcome};
 pub use scim::{user_name_key, ScimCancellation, ScimUserRecord, ScimUserScope, ScimUserWrite};
+pub use sessions::DashboardSession;
 pub use steps::{ClaimedStep, FinishResult, StepFinish, StepRecord};
 pub use tokens::{generate_token, token_hash, TokenRecord};
 pub use trail::{TrailAccessRow, TrailAddressRow, TrailCursor, TrailName};

@@ -92,7 +92,7 @@ pub struct RunFilter {
     pub limit: i64,
 }
 
-const RUN_COLUMNS: &str =
+pub(crate) const RUN_COLUMNS: &str =
     "id, plan, plan_snapshot, mode, status, identity, reason, ticket, trigger_event, \
      idempotency_key, request_digest, effective_at, sla_deadline, created_at, started_at, \
      completed_at, revoked_at, residual";

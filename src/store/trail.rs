@@ -1,15 +1,20 @@
 //! The secret-access index (`trail_*` tables): batches of aggregated accesses written
 //! with the ingest cursor they cover in one transaction, and the reads the query makes.
-//! Multi-row statements get their `$N` placeholders built here (sqlx's `Any`
+//! Multi-row statements get their placeholders built here (`$N` on PostgreSQL, `?` on SQLite; sqlx's `Any`
 //! QueryBuilder would emit `?`, which PostgreSQL refuses).
 
-use super::{now_ms, Context, Store, StoreError};
+use super::{now_ms, Context, Dialect, Store, StoreError};
 use crate::trail::batch::Batch;
 use sqlx::Row;
 
 /// Rows per multi-row statement (9 columns × 500 = 4,500 parameters, under both
 /// databases' limits).
 const CHUNK: usize = 500;
+
+/// SQLite page cache of the connection that writes a batch (KiB, as `cache_size`
+/// takes a negative number): the index's B-trees outgrow the 2 MB default, and every
+/// upsert is a B-tree search. Allocated only as pages are used.
+const SQLITE_WRITE_CACHE_KIB: i64 = 131_072;
 
 /// Where a followed log left off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +60,11 @@ pub struct TrailAddressRow {
     pub address: String,
 }
 
-/// `($s, $s+1, …), (…)`: `rows` tuples of `cols` placeholders numbered from `start`.
-fn placeholders(rows: usize, cols: usize, start: usize) -> String {
+/// `($s, $s+1, …), (…)`: `rows` tuples of `cols` placeholders numbered from `start`
+/// (PostgreSQL); on SQLite `(?, ?, …)`, bound in order: SQLite looks a numbered
+/// parameter up by name in a list, once per parameter, which made binding a
+/// 4,500-parameter statement quadratic (most of the time of an ingest).
+fn placeholders(dialect: Dialect, rows: usize, cols: usize, start: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -67,19 +75,33 @@ fn placeholders(rows: usize, cols: usize, start: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(start + r * cols + c).to_string());
+            push_param(&mut sql, dialect, start + r * cols + c);
         }
         sql.push(')');
     }
     sql
 }
 
-fn list(n: usize, start: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn list(dialect: Dialect, n: usize, start: usize) -> String {
+    let mut sql = String::with_capacity(n * 5);
+    for i in start..start + n {
+        if i > start {
+            sql.push_str(", ");
+        }
+        push_param(&mut sql, dialect, i);
+    }
+    sql
+}
+
+/// Parameter number `n`: `$n` on PostgreSQL, `?` (the next one) on SQLite.
+fn push_param(sql: &mut String, dialect: Dialect, n: usize) {
+    match dialect {
+        Dialect::Sqlite => sql.push('?'),
+        Dialect::Postgres => {
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+    }
 }
 
 impl Store {
@@ -113,6 +135,12 @@ impl Store {
         cursor: Option<&TrailCursor>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        if self.dialect == Dialect::Sqlite {
+            sqlx::query(&format!("PRAGMA cache_size = -{SQLITE_WRITE_CACHE_KIB}"))
+                .execute(&mut *tx)
+                .await
+                .context("sizing the page cache")?;
+        }
         let names: Vec<(&str, &str, &str, &str)> = batch
             .names
             .iter()
@@ -126,7 +154,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO trail_identity_names (kind, value, identity_key, source) VALUES {} \
                  ON CONFLICT (kind, value, identity_key) DO NOTHING",
-                placeholders(chunk.len(), 4, 1)
+                placeholders(self.dialect, chunk.len(), 4, 1)
             );
             let mut query = sqlx::query(&sql);
             for (kind, value, key, source) in chunk {
@@ -146,7 +174,7 @@ impl Store {
                  first_seen = CASE WHEN excluded.first_seen < trail_access.first_seen THEN excluded.first_seen ELSE trail_access.first_seen END, \
                  last_seen = CASE WHEN excluded.last_seen > trail_access.last_seen THEN excluded.last_seen ELSE trail_access.last_seen END, \
                  reads = trail_access.reads + excluded.reads, denied = trail_access.denied + excluded.denied",
-                placeholders(chunk.len(), 9, 1)
+                placeholders(self.dialect, chunk.len(), 9, 1)
             );
             let mut query = sqlx::query(&sql);
             for (key, agg) in chunk {
@@ -172,7 +200,7 @@ impl Store {
                 "INSERT INTO trail_addresses (identity_key, source, secret, address, last_seen) VALUES {} \
                  ON CONFLICT (identity_key, source, secret, address) DO UPDATE SET \
                  last_seen = CASE WHEN excluded.last_seen > trail_addresses.last_seen THEN excluded.last_seen ELSE trail_addresses.last_seen END",
-                placeholders(chunk.len(), 5, 1)
+                placeholders(self.dialect, chunk.len(), 5, 1)
             );
             let mut query = sqlx::query(&sql);
             for ((key, source, secret, address), last) in chunk {
@@ -217,7 +245,13 @@ impl Store {
         let mut found = Vec::new();
         for chunk in pairs.chunks(CHUNK) {
             let condition = (0..chunk.len())
-                .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+                .map(|i| {
+                    format!(
+                        "(kind = {} AND value = {})",
+                        list(self.dialect, 1, 2 * i + 1),
+                        list(self.dialect, 1, 2 * i + 2)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql = format!(
@@ -251,7 +285,7 @@ impl Store {
         for chunk in keys.chunks(CHUNK) {
             let sql = format!(
                 "SELECT kind, value, identity_key, source FROM trail_identity_names WHERE identity_key IN ({})",
-                list(chunk.len(), 1)
+                list(self.dialect, chunk.len(), 1)
             );
             let mut query = sqlx::query(&sql);
             for key in chunk {
@@ -285,9 +319,9 @@ impl Store {
         for chunk in keys.chunks(CHUNK) {
             let sql = format!(
                 "SELECT identity_key, source, secret, operations, first_seen, last_seen, reads, denied \
-                 FROM trail_access WHERE identity_key IN ({}) AND day >= ${}",
-                list(chunk.len(), 1),
-                chunk.len() + 1
+                 FROM trail_access WHERE identity_key IN ({}) AND day >= {}",
+                list(self.dialect, chunk.len(), 1),
+                list(self.dialect, 1, chunk.len() + 1)
             );
             let mut query = sqlx::query(&sql);
             for key in chunk {
@@ -329,9 +363,9 @@ impl Store {
         for chunk in keys.chunks(CHUNK) {
             let sql = format!(
                 "SELECT identity_key, source, secret, address FROM trail_addresses \
-                 WHERE identity_key IN ({}) AND last_seen >= ${}",
-                list(chunk.len(), 1),
-                chunk.len() + 1
+                 WHERE identity_key IN ({}) AND last_seen >= {}",
+                list(self.dialect, chunk.len(), 1),
+                list(self.dialect, 1, chunk.len() + 1)
             );
             let mut query = sqlx::query(&sql);
             for key in chunk {
@@ -359,9 +393,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::{list, placeholders, Dialect};
+
     #[test]
     fn placeholders_are_numbered_row_by_row() {
-        assert_eq!(super::placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::list(3, 2), "$2, $3, $4");
+        let pg = Dialect::Postgres;
+        assert_eq!(placeholders(pg, 2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(list(pg, 3, 2), "$2, $3, $4");
+        let sqlite = Dialect::Sqlite;
+        assert_eq!(placeholders(sqlite, 2, 2, 1), "(?, ?), (?, ?)");
+        assert_eq!(list(sqlite, 3, 2), "?, ?, ?");
     }
 }

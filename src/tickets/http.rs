@@ -111,6 +111,7 @@ impl Endpoint {
                 .unwrap_or("no message")
                 .to_string()
         });
+        let message = self.scrub(&message);
         let error = ConnectorError::from_status(
             status.as_u16(),
             format!("{}: {what}: {} {message}", self.system, status.as_u16()),
@@ -120,6 +121,22 @@ impl Endpoint {
         } else {
             error
         }
+    }
+}
+
+impl Endpoint {
+    /// An upstream's words with the credential taken out: an error body may echo the
+    /// request, `Authorization: Basic base64(user:secret)` included.
+    fn scrub(&self, text: &str) -> String {
+        use base64::Engine as _;
+        let secret = self.secret.expose_secret();
+        if secret.is_empty() {
+            return text.to_string();
+        }
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", self.username));
+        text.replace(&basic, "[redacted]")
+            .replace(secret, "[redacted]")
     }
 }
 
@@ -165,6 +182,23 @@ pub fn upstream_message(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_credentials_are_scrubbed() {
+        let endpoint = Endpoint::new(
+            "ServiceNow",
+            "http://127.0.0.1:1",
+            "bot",
+            SecretString::from("s3cret-pw"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let echoed = "authorization: Basic Ym90OnMzY3JldC1wdw==; password=s3cret-pw";
+        assert_eq!(
+            endpoint.scrub(echoed),
+            "authorization: Basic [redacted]; password=[redacted]"
+        );
+    }
 
     #[test]
     fn messages_are_read_as_each_system_writes_them() {

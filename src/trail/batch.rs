@@ -37,10 +37,43 @@ pub struct Batch {
 
 impl Batch {
     pub fn add(&mut self, access: &SecretAccess) {
+        self.take(access.clone());
+    }
+
+    /// [`Batch::add`] of an access the caller gives away (its strings are moved into
+    /// the batch, not copied).
+    pub fn take(&mut self, access: SecretAccess) {
+        if let Some(address) = access.address {
+            let last = self
+                .addresses
+                .entry((
+                    access.principal.key.clone(),
+                    access.source,
+                    access.secret.clone(),
+                    address,
+                ))
+                .or_insert(access.at_ms);
+            *last = (*last).max(access.at_ms);
+        }
+        let names = match self.names.get_mut(&access.principal.key) {
+            Some((_, names)) => names,
+            None => {
+                &mut self
+                    .names
+                    .entry(access.principal.key.clone())
+                    .or_insert((access.source, BTreeSet::new()))
+                    .1
+            }
+        };
+        for name in access.principal.names {
+            if !names.contains(&name) {
+                names.insert(name);
+            }
+        }
         let key = AccessKey {
-            identity_key: access.principal.key.clone(),
+            identity_key: access.principal.key,
             source: access.source,
-            secret: access.secret.clone(),
+            secret: access.secret,
             day: day_of(access.at_ms),
         };
         let (reads, denied) = match access.outcome {
@@ -65,33 +98,6 @@ impl Batch {
                 reads,
                 denied,
             });
-        if let Some(address) = &access.address {
-            let last = self
-                .addresses
-                .entry((
-                    access.principal.key.clone(),
-                    access.source,
-                    access.secret.clone(),
-                    address.clone(),
-                ))
-                .or_insert(access.at_ms);
-            *last = (*last).max(access.at_ms);
-        }
-        let names = match self.names.get_mut(&access.principal.key) {
-            Some((_, names)) => names,
-            None => {
-                &mut self
-                    .names
-                    .entry(access.principal.key.clone())
-                    .or_insert((access.source, BTreeSet::new()))
-                    .1
-            }
-        };
-        for name in &access.principal.names {
-            if !names.contains(name) {
-                names.insert(name.clone());
-            }
-        }
     }
 
     pub fn is_empty(&self) -> bool {

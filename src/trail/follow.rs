@@ -15,6 +15,7 @@ use super::logfile::{find_by_id, LogFile, ReadLine, HEAD_BYTES};
 use super::pairing::{Pairer, STALE_MS};
 use super::report::IngestReport;
 use super::vault::parse_line;
+use super::writer::Committer;
 use super::{Progress, TrailError};
 use crate::store::{Store, TrailCursor};
 use serde::{Deserialize, Serialize};
@@ -22,10 +23,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Default cap of lines per commit.
+pub const DEFAULT_BATCH_LINES: usize = 200_000;
+/// Default bytes of log per commit (16 MiB).
+pub const DEFAULT_BATCH_BYTES: u64 = 16 << 20;
+
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
-    /// Lines per commit.
+    /// At most this many lines per commit.
     pub batch_lines: usize,
+    /// At most about this many bytes of log per commit (a commit ends at the first
+    /// line boundary at or past it). Memory stays bounded by the batch, not the log.
+    pub batch_bytes: u64,
     /// Keep reading after the end (`tail -F`) until `shutdown`.
     pub follow: bool,
     /// How often a followed file is checked for new lines, rotation and truncation.
@@ -37,7 +46,8 @@ pub struct FollowOptions {
 impl Default for FollowOptions {
     fn default() -> Self {
         Self {
-            batch_lines: 5_000,
+            batch_lines: DEFAULT_BATCH_LINES,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             follow: false,
             poll: Duration::from_millis(250),
             stop_after_lines: None,
@@ -62,7 +72,8 @@ pub fn cursor_name(path: &Path) -> String {
 }
 
 struct Follower<'a> {
-    store: &'a Store,
+    /// Commits batches while the next one is read.
+    writer: Committer,
     name: String,
     options: &'a FollowOptions,
     progress: &'a dyn Progress,
@@ -88,7 +99,7 @@ pub async fn ingest_vault_file(
     let name = cursor_name(path);
     let cursor = store.trail_cursor(&name).await?;
     let mut follower = Follower {
-        store,
+        writer: Committer::start(store.clone()),
         name,
         options,
         progress,
@@ -183,6 +194,7 @@ pub async fn ingest_vault_file(
             break;
         }
     }
+    follower.writer.finish().await?;
     follower.report.elapsed = started.elapsed();
     Ok(follower.report)
 }
@@ -313,9 +325,10 @@ impl Follower<'_> {
             limit = limit.min(stop.saturating_sub(self.lines_this_run));
         }
         let start = log.offset;
+        let byte_limit = self.options.batch_bytes.max(1);
         let mut read = 0;
         let mut eof = false;
-        while read < limit {
+        while read < limit && log.offset - start < byte_limit {
             match log
                 .next_line(&mut self.buf, final_read)
                 .map_err(|source| io(log, source))?
@@ -355,11 +368,12 @@ impl Follower<'_> {
 
     fn take_accesses(&mut self) {
         for access in self.accesses.drain(..) {
-            self.batch.add(&access);
+            self.batch.take(access);
         }
     }
 
-    /// Write the batch with the cursor at `log`'s position.
+    /// Hand the batch, with the cursor at `log`'s position, to the writer (committed
+    /// together, in order; `finish` waits for the last).
     async fn commit(&mut self, log: &LogFile) -> Result<(), TrailError> {
         let position = (log.id.clone(), log.offset);
         if self.batch.is_empty() && self.committed.as_ref() == Some(&position) {
@@ -381,10 +395,10 @@ impl Follower<'_> {
             line: log.line as i64,
             state: serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".into()),
         };
-        self.store.trail_commit(&self.batch, Some(&cursor)).await?;
-        self.report.reads_indexed += self.batch.reads;
-        self.report.denied += self.batch.denied;
-        self.batch.clear();
+        let batch = std::mem::take(&mut self.batch);
+        self.report.reads_indexed += batch.reads;
+        self.report.denied += batch.denied;
+        self.writer.send(batch, Some(cursor)).await?;
         self.committed = Some(position);
         Ok(())
     }

@@ -10,6 +10,8 @@
 //! - `cloudtrail` — one CloudTrail record → accesses; `cloudtrail_files` — files,
 //!   gzip, directories
 //! - `batch` — in-memory aggregation before one write; `report` — ingest summary
+//! - `writer` — batches committed in order on a task of their own (read/parse the
+//!   next batch while the previous one is written)
 //! - `matching` — email → candidate names; `query` — the answer from the index
 
 pub mod batch;
@@ -24,6 +26,7 @@ pub mod query;
 pub mod report;
 pub mod socket;
 pub mod vault;
+pub mod writer;
 
 pub use cloudtrail_files::ingest_cloudtrail;
 pub use follow::{ingest_vault_file, FollowOptions};
@@ -43,6 +46,8 @@ pub enum TrailError {
     Store(#[from] crate::store::StoreError),
     #[error("stopped before the log appeared")]
     Stopped,
+    #[error("{0}")]
+    Writer(String),
 }
 
 /// Progress of an ingest, for a progress bar.

@@ -1,21 +1,26 @@
-//! Trail benchmark (issue 6):
+//! Trail benchmark (issue 6), all in one run:
 //!
-//! 1. Ingest throughput: a generated Vault file audit log (request + response lines in
+//! 0. Parsing + aggregation alone (one thread, no database), for reference.
+//! 1. DuckDB (`bench/trail_duckdb.py`, PyPI duckdb) answering "which secrets did E
+//!    read in the last 90 days" for one identity straight from the log with
+//!    `read_ndjson`.
+//! 2. Ingest throughput: a generated Vault file audit log (request + response lines in
 //!    the real format, 1,000 identities, 5,000 KV v2 secrets, 180 days) indexed by
-//!    `leaver::trail::ingest_vault_file` into SQLite: MB/s and lines/s.
-//! 2. Query latency on a 10-million-event index: events fed through the same batch
-//!    and store path (no parsing), then `secret_access` for random identities
-//!    ("which secrets did E read in the last 90 days"): median and p95.
-//! 3. DuckDB (`bench/trail_duckdb.py`, PyPI duckdb) answering the same question for
-//!    one identity straight from the same log file with `read_ndjson`.
+//!    `leaver::trail::ingest_vault_file` into SQLite and PostgreSQL: MB/s, lines/s and
+//!    the ratio to DuckDB's read (`--baseline`: also 5,000 lines per commit).
+//! 3. Query latency on a 10-million-event index: events fed through the same batch,
+//!    writer and store path (no parsing), then `secret_access` for random identities:
+//!    median and p95.
 //!
-//! Run: `cargo run --release -p leaver-bench --bin trail -- --size-mb 1024`
-//! (`--size-mb 64 --index-events 1000000` for a quick run).
+//! Run: `cargo run --release -p leaver-bench --bin trail` (1 GB, 10 M events;
+//! `-- --size-mb 128 --index-events 500000` for a quick run, `--postgres none` without
+//! PostgreSQL).
 
 use clap::Parser;
 use leaver::store::Store;
 use leaver::trail::batch::Batch;
 use leaver::trail::event::{Operation, Outcome, Principal, SecretAccess, Source};
+use leaver::trail::writer::Committer;
 use leaver::trail::{ingest_vault_file, secret_access, FollowOptions, NoProgress};
 use std::io::Write;
 use std::path::Path;
@@ -37,6 +42,13 @@ struct Args {
     /// Python with duckdb installed.
     #[arg(long, default_value = ".venv/bin/python")]
     python: String,
+    /// PostgreSQL server for the PostgreSQL ingest (a fresh database is created on
+    /// it and dropped after); `none` to skip.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    /// Also ingest with the former settings (5,000 lines per commit), for comparison.
+    #[arg(long)]
+    baseline: bool,
 }
 
 const USERS: u64 = 1_000;
@@ -102,8 +114,11 @@ fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
     (v[v.len() / 2], v[(v.len() * 95 / 100).min(v.len() - 1)])
 }
 
+/// Build the index through the same batch and store code as an ingest, with the
+/// same pipeline (the next batch is aggregated while the previous one is committed).
 async fn build_index(store: &Store, events: u64, now: i64) -> anyhow::Result<Duration> {
     let started = Instant::now();
+    let mut writer = Committer::start(store.clone());
     let mut rng = Rng(42);
     let mut batch = Batch::default();
     let start = now - DAYS * DAY_MS;
@@ -126,12 +141,90 @@ async fn build_index(store: &Store, events: u64, now: i64) -> anyhow::Result<Dur
             outcome: Outcome::Read,
         });
         if (n + 1) % 200_000 == 0 {
-            store.trail_commit(&batch, None).await?;
-            batch.clear();
+            writer.send(std::mem::take(&mut batch), None).await?;
         }
     }
-    store.trail_commit(&batch, None).await?;
+    writer.send(batch, None).await?;
+    writer.finish().await?;
     Ok(started.elapsed())
+}
+
+/// A fresh PostgreSQL database on the server of `admin`, dropped by `drop_database`.
+async fn create_database(admin: &str) -> anyhow::Result<(String, String)> {
+    use sqlx::Connection as _;
+    let name = format!("leaver_trail_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await?;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    Ok((format!("{base}/{name}"), name))
+}
+
+async fn drop_database(admin: &str, name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// One ingest of the whole log into `url`; prints and returns its seconds.
+async fn ingest(
+    label: &str,
+    url: &str,
+    log: &Path,
+    bytes: u64,
+    options: &FollowOptions,
+) -> anyhow::Result<(Store, f64)> {
+    let store = Store::connect(url, 4).await?;
+    let report = ingest_vault_file(&store, log, options, &NoProgress, None).await?;
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "leaver ingest into {label}: {} lines, {} reads in {:.2}s: {:.1} MB/s, {:.0} lines/s",
+        report.lines,
+        report.reads_indexed,
+        secs,
+        bytes as f64 / 1e6 / secs,
+        report.lines as f64 / secs
+    );
+    Ok((store, secs))
+}
+
+/// DuckDB answering the same question from the same file: median seconds.
+fn duckdb(args: &Args, log: &Path, bytes: u64, since: i64) -> anyhow::Result<Option<f64>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("trail_duckdb.py");
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
+        .arg(log)
+        .arg("entity-000042")
+        .arg(rfc3339(since - since.rem_euclid(DAY_MS)))
+        .arg(args.duckdb_repeat.to_string())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let s = v["median_s"].as_f64().unwrap_or_default();
+            println!(
+                "duckdb read_ndjson, same question: median {:.2}s ({:.1} MB/s) of {:?}, {} secrets, {} reads",
+                s,
+                bytes as f64 / 1e6 / s,
+                v["times_s"],
+                v["secrets"],
+                v["reads"]
+            );
+            Ok(Some(s))
+        }
+        Ok(out) => {
+            println!("duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+            Ok(None)
+        }
+        Err(e) => {
+            println!("duckdb not run ({}): {e}", args.python);
+            Ok(None)
+        }
+    }
 }
 
 #[tokio::main]
@@ -139,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let now = chrono::Utc::now().timestamp_millis();
+    let since = now - 90 * DAY_MS;
     let log = dir.path().join("audit.log");
     let t = Instant::now();
     let lines = generate(&log, args.size_mb * 1_000_000, now)?;
@@ -172,21 +266,28 @@ async fn main() -> anyhow::Result<()> {
     );
     drop((text, batch));
 
-    // 1. Ingest.
+    // 1. DuckDB reading the file (first, so that both read it from the page cache).
+    let duck = duckdb(&args, &log, bytes, since)?;
+
+    // 2. Ingest into SQLite (and PostgreSQL).
+    if args.baseline {
+        let options = FollowOptions {
+            batch_lines: 5_000,
+            ..FollowOptions::default()
+        };
+        let url = format!("sqlite://{}", dir.path().join("baseline.db").display());
+        ingest(
+            "SQLite, 5,000 lines per commit",
+            &url,
+            &log,
+            bytes,
+            &options,
+        )
+        .await?;
+    }
     let url = format!("sqlite://{}", dir.path().join("ingest.db").display());
-    let store = Store::connect(&url, 4).await?;
-    let report =
-        ingest_vault_file(&store, &log, &FollowOptions::default(), &NoProgress, None).await?;
-    let secs = report.elapsed.as_secs_f64();
-    println!(
-        "leaver ingest: {} lines, {} reads in {:.2}s: {:.1} MB/s, {:.0} lines/s",
-        report.lines,
-        report.reads_indexed,
-        secs,
-        bytes as f64 / 1e6 / secs,
-        report.lines as f64 / secs
-    );
-    let since = now - 90 * DAY_MS;
+    let options = FollowOptions::default();
+    let (store, sqlite_secs) = ingest("SQLite", &url, &log, bytes, &options).await?;
     let t = Instant::now();
     let answer = secret_access(&store, "user42@example.com", since).await?;
     let leaver_small = t.elapsed();
@@ -197,8 +298,36 @@ async fn main() -> anyhow::Result<()> {
         reads,
         leaver_small.as_secs_f64() * 1e3
     );
+    store.close().await;
+    if let Some(duck) = duck {
+        println!(
+            "ratio leaver SQLite ingest / duckdb read: {:.2} (>= 1 means ingest is at least as fast)",
+            duck / sqlite_secs
+        );
+    }
+    if args.postgres != "none" {
+        match create_database(&args.postgres).await {
+            Ok((url, name)) => {
+                let result = ingest("PostgreSQL", &url, &log, bytes, &options).await;
+                match result {
+                    Ok((store, secs)) => {
+                        store.close().await;
+                        if let Some(duck) = duck {
+                            println!(
+                                "ratio leaver PostgreSQL ingest / duckdb read: {:.2}",
+                                duck / secs
+                            );
+                        }
+                    }
+                    Err(e) => println!("PostgreSQL ingest failed: {e:#}"),
+                }
+                drop_database(&args.postgres, &name).await;
+            }
+            Err(e) => println!("PostgreSQL not available ({e}): skipped"),
+        }
+    }
 
-    // 2. Query latency on a large index.
+    // 3. Query latency on a large index.
     let url = format!("sqlite://{}", dir.path().join("index.db").display());
     let big = Store::connect(&url, 4).await?;
     let built = build_index(&big, args.index_events, now).await?;
@@ -206,9 +335,10 @@ async fn main() -> anyhow::Result<()> {
         .fetch_one(big.pool())
         .await?;
     println!(
-        "index of {} events built in {:.1}s ({} day rows)",
+        "index of {} events built in {:.1}s ({:.0} events/s, {} day rows)",
         args.index_events,
         built.as_secs_f64(),
+        args.index_events as f64 / built.as_secs_f64(),
         rows.0
     );
     let mut rng = Rng(7);
@@ -228,30 +358,5 @@ async fn main() -> anyhow::Result<()> {
         p95.as_secs_f64() * 1e3,
         args.queries
     );
-
-    // 3. DuckDB on the same file, same question.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("trail_duckdb.py");
-    let out = std::process::Command::new(&args.python)
-        .arg(&script)
-        .arg(&log)
-        .arg("entity-000042")
-        .arg(rfc3339(since - since.rem_euclid(DAY_MS)))
-        .arg(args.duckdb_repeat.to_string())
-        .output();
-    match out {
-        Ok(out) if out.status.success() => {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-            let s = v["median_s"].as_f64().unwrap_or_default();
-            println!(
-                "duckdb read_ndjson, same question: median {:.2}s ({:.1} MB/s), {} secrets, {} reads",
-                s,
-                bytes as f64 / 1e6 / s,
-                v["secrets"],
-                v["reads"]
-            );
-        }
-        Ok(out) => println!("duckdb failed: {}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) => println!("duckdb not run ({}): {e}", args.python),
-    }
     Ok(())
 }

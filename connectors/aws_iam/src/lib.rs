@@ -23,6 +23,7 @@ mod config;
 mod delete;
 mod disable;
 mod items;
+pub mod keys;
 pub mod params;
 pub mod sessions;
 mod user;

@@ -18,6 +18,40 @@ pub struct KvMetadata {
     pub custom_metadata: BTreeMap<String, String>,
 }
 
+/// One version's data. Holds secret values: `Debug` shows only the version and key
+/// names, and nothing here is `Display` or `Serialize`.
+#[derive(Clone)]
+pub struct KvData {
+    pub version: u64,
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for KvData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvData")
+            .field("version", &self.version)
+            .field("keys", &self.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KvData {
+    /// The key names, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.values.keys().cloned().collect()
+    }
+
+    /// A string value (`None`: absent or not a string).
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.values.get(key).and_then(|v| v.as_str())
+    }
+
+    /// The values, to build the next version from.
+    pub fn into_values(self) -> serde_json::Map<String, serde_json::Value> {
+        self.values
+    }
+}
+
 /// A logical KV path (`secret/prod/db`) split into its mount (`secret`) and the path
 /// inside it (`prod/db`). The mount is the first segment.
 pub fn split_kv_path(logical: &str) -> Option<(String, String)> {
@@ -107,6 +141,45 @@ impl VaultConnector {
             .map(|d| d.into_keys().collect())
             .unwrap_or_default();
         Ok(Some((envelope.data.metadata.version, keys)))
+    }
+
+    /// The current version with its values, for a rotation that keeps some of them
+    /// (an AWS key's other fields) or must know a non-secret one (the old
+    /// `access_key_id`). `None` when there is no readable current version. The values
+    /// stay inside [`KvData`], whose `Debug` shows only the key names.
+    pub async fn kv_read(&self, mount: &str, path: &str) -> Result<Option<KvData>, ConnectorError> {
+        let call = format!("{}/data/{}", segment(mount), encoded(path));
+        let response = self.api().read(self.default_namespace(), &call).await?;
+        match response.status {
+            200 => {}
+            400 | 403 | 404 | 405 => return Ok(None),
+            _ => return Err(self.api().failure(&response, &format!("GET /v1/{call}"))),
+        }
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            data: Inner,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            data: Option<serde_json::Map<String, serde_json::Value>>,
+            metadata: Meta,
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            version: u64,
+        }
+        // serde_json's errors name a position, never the text.
+        let envelope: Envelope = serde_json::from_slice(&response.body).map_err(|e| {
+            ConnectorError::permanent(format!(
+                "GET /v1/{call}: unreadable KV v2 answer at line {} column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        Ok(Some(KvData {
+            version: envelope.data.metadata.version,
+            values: envelope.data.data.unwrap_or_default(),
+        }))
     }
 
     /// Write a new version with `data`, only if the current version is still `cas`.

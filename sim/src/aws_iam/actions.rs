@@ -13,6 +13,7 @@ pub(crate) const ACTIONS: &[&str] = &[
     "ListUsers",
     "ListUserTags",
     "ListAccessKeys",
+    "CreateAccessKey",
     "UpdateAccessKey",
     "DeleteAccessKey",
     "GetLoginProfile",
@@ -59,6 +60,7 @@ pub(crate) fn run(world: &mut World, action: &str, p: &Params) -> Answer {
         "ListServiceSpecificCredentials" => {
             list_credentials(world, p, CredentialKind::ServiceCredential)
         }
+        "CreateAccessKey" => create_access_key(world, p),
         "UpdateAccessKey" => update(world, p, CredentialKind::AccessKey),
         "UpdateSigningCertificate" => update(world, p, CredentialKind::Certificate),
         "UpdateSSHPublicKey" => update(world, p, CredentialKind::SshKey),
@@ -239,6 +241,30 @@ fn list_credentials(world: &World, p: &Params, kind: CredentialKind) -> Answer {
         }
     })
     .page_end(&next);
+    Ok(Some(x.finish()))
+}
+
+/// `CreateAccessKey`: the only answer that ever carries a secret access key.
+/// (IAM infers the user from the signing key when `UserName` is absent; the simulator
+/// requires it.)
+fn create_access_key(world: &mut World, p: &Params) -> Answer {
+    let name = p.required("UserName")?;
+    let (id, secret) = world.add_access_key(name)?;
+    let user = world.user(name)?;
+    let created = user
+        .access_keys
+        .iter()
+        .find(|k| k.id == id)
+        .map(|k| k.created)
+        .unwrap_or_else(std::time::SystemTime::now);
+    let mut x = Xml::new();
+    x.wrap("AccessKey", |x| {
+        x.el("UserName", &user.name)
+            .el("AccessKeyId", &id)
+            .el("Status", "Active")
+            .el("SecretAccessKey", &secret)
+            .date("CreateDate", created);
+    });
     Ok(Some(x.finish()))
 }
 

@@ -44,6 +44,11 @@ impl IamError {
         Self::new(StatusCode::CONFLICT, "DeleteConflict", message)
     }
 
+    /// 409 `LimitExceeded` (a quota such as two access keys per user).
+    pub fn limit_exceeded(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "LimitExceeded", message)
+    }
+
     /// 400 `ValidationError`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "ValidationError", message)

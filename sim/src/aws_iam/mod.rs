@@ -14,7 +14,8 @@
 //!   <{Action}Result>…</{Action}Result><ResponseMetadata><RequestId>…` (no `Result` for
 //!   actions without output); errors are `<ErrorResponse><Error><Type>Sender</Type>
 //!   <Code>…</Code><Message>…</Message></Error><RequestId>…</RequestId>` with 404
-//!   `NoSuchEntity`, 409 `DeleteConflict`, 400 `ValidationError` /
+//!   `NoSuchEntity`, 409 `DeleteConflict` / `LimitExceeded` (`CreateAccessKey` past
+//!   IAM's two keys per user), 400 `ValidationError` /
 //!   `MalformedPolicyDocument` / `MissingAction` / `InvalidAction` /
 //!   `MalformedQueryString`, 403 `AccessDenied`.
 //! - **Pagination**: `MaxItems` (1–1000, default 100) and an opaque `Marker`; answers

@@ -16,6 +16,9 @@ use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
+/// IAM's quota of access keys per user.
+pub(crate) const MAX_ACCESS_KEYS: usize = 2;
+
 /// `ACTIVE`/`INACTIVE` credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Credential {
@@ -251,10 +254,18 @@ impl World {
 
     // ---- credentials ----
 
+    /// `CreateAccessKey`: a new active key (id, secret access key); IAM's quota is two
+    /// keys per user, active or not (409 `LimitExceeded`).
     pub fn add_access_key(&mut self, user: &str) -> Result<(String, String), IamError> {
         let id = aws_id("AKIA", 16);
         let secret = secret(40);
-        self.user_mut(user)?.access_keys.push(Credential {
+        let user = self.user_mut(user)?;
+        if user.access_keys.len() >= MAX_ACCESS_KEYS {
+            return Err(IamError::limit_exceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}"
+            )));
+        }
+        user.access_keys.push(Credential {
             id: id.clone(),
             active: true,
             created: SystemTime::now(),
@@ -672,6 +683,23 @@ mod tests {
                 .code,
             "MalformedPolicyDocument"
         );
+    }
+
+    #[test]
+    fn a_user_has_at_most_two_access_keys() {
+        let mut w = world();
+        let (first, _) = w.add_access_key("alice").unwrap();
+        w.add_access_key("alice").unwrap();
+        w.set_credential_status("alice", CredentialKind::AccessKey, &first, false)
+            .unwrap();
+        // Inactive keys count too.
+        let e = w.add_access_key("alice").unwrap_err();
+        assert_eq!((e.code, e.status.as_u16()), ("LimitExceeded", 409));
+        assert_eq!(e.message, "Cannot exceed quota for AccessKeysPerUser: 2");
+        w.delete_credential("alice", CredentialKind::AccessKey, &first)
+            .unwrap();
+        let (_, secret) = w.add_access_key("alice").unwrap();
+        assert_eq!(secret.len(), 40);
     }
 
     #[test]
