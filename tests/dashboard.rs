@@ -395,7 +395,11 @@ async fn cookies_are_secure_behind_https_and_sso_is_offered_when_configured() {
     config.ui.oidc = Some(leaver::ui::OidcSection {
         issuer: "https://login.example.com".into(),
         client_id: "leaver".into(),
-        client_secret: "env:LEAVER_TEST_UNUSED".into(),
+        client_secret: {
+            let path = dir.path().join("oidc-secret");
+            std::fs::write(&path, "unused-in-this-test").unwrap();
+            format!("file:{}", path.display())
+        },
         redirect_url: "https://leaver.example.com/login/oidc/callback".into(),
         allowed_email_domains: vec!["example.com".into()],
     });
