@@ -80,7 +80,11 @@ async fn upstreams(args: &Args) -> anyhow::Result<Upstreams> {
             name: "Leaver".into(),
             public_key_pem: keys.public_key_pem.clone(),
             key_id: Some(OKTA_KEY.into()),
-            scopes: vec!["okta.users.manage".into(), "okta.users.read".into()],
+            scopes: vec![
+                "okta.users.manage".into(),
+                "okta.users.read".into(),
+                "okta.logs.read".into(),
+            ],
         }],
         ..Default::default()
     })
@@ -286,11 +290,26 @@ async fn measure(args: &Args, kind: &'static str) -> anyhow::Result<Vec<(f64, f6
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             };
-            anyhow::ensure!(
-                run.status == leaver::domain::RunStatus::Completed,
-                "{kind}: run {id} ended {}",
-                run.status
-            );
+            if run.status != leaver::domain::RunStatus::Completed {
+                let steps = app.store.steps_for_run(&id).await?;
+                let failed: Vec<String> = steps
+                    .iter()
+                    .filter(|s| s.status != leaver::domain::StepStatus::Succeeded)
+                    .map(|s| {
+                        format!(
+                            "{} {}: {}",
+                            s.step_id,
+                            s.status,
+                            s.error.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                anyhow::bail!(
+                    "{kind}: run {id} ended {}: {}",
+                    run.status,
+                    failed.join("; ")
+                );
+            }
             let revoked = run
                 .revoked_at
                 .ok_or_else(|| anyhow::anyhow!("run {id} has no revocation time"))?;
