@@ -8,7 +8,7 @@ use crate::config::{EntraConfig, EntraSetupError};
 use crate::token::TokenSource;
 use bytes::Bytes;
 use http::HeaderMap;
-use leaver_connector::ConnectorError;
+use leaver_connector::{parse_retry_after, CallRetry, ConnectorError};
 use reqwest::Method;
 use std::fmt;
 use std::time::Duration;
@@ -185,8 +185,9 @@ impl Graph {
         }
     }
 
-    /// One call (retried once with a fresh token after a 401). `Ok` for any HTTP
-    /// answer; `Err` when there was none or no token could be had.
+    /// One call (retried once with a fresh token after a 401, and briefly on 429 and
+    /// 503-like answers: `CallRetry::STANDARD`, Graph's Retry-After honoured). `Ok`
+    /// for any HTTP answer; `Err` when there was none or no token could be had.
     pub async fn send(
         &self,
         method: Method,
@@ -196,6 +197,7 @@ impl Graph {
         let url = self.url(path)?;
         let what = format!("{method} {}", what_path(&url, &self.graph_url));
         let mut fresh = false;
+        let mut tried = 1;
         loop {
             let token = self.tokens.bearer().await?;
             let response = self.attempt(&method, &url, &what, &token, body).await;
@@ -203,6 +205,21 @@ impl Graph {
                 Ok(r) if r.status == 401 && !fresh => {
                     self.tokens.invalidate(&token).await;
                     fresh = true;
+                }
+                Ok(r) if CallRetry::retryable_status(r.status) => {
+                    let asked = r
+                        .headers
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    match CallRetry::STANDARD.wait(tried, asked) {
+                        Some(wait) => {
+                            tracing::debug!(%method, path = %what, status = r.status, ?wait, "graph call retried");
+                            tokio::time::sleep(wait).await;
+                            tried += 1;
+                        }
+                        None => return Ok(r),
+                    }
                 }
                 Ok(r) => {
                     tracing::debug!(%method, path = %what, status = r.status, "graph call");

@@ -166,9 +166,12 @@ async fn throttling_is_transient_with_the_wait() {
         error.message
     );
 
-    sim.faults().fail_next(1, 503);
+    // Each call gets three tries (CallRetry::STANDARD): three 503s in a row fail it,
+    // a single one is absorbed.
+    sim.faults().fail_next(3, 503);
     let error = c.execute(&req).await.unwrap_err();
     assert!(error.is_transient());
+    sim.faults().fail_next(1, 503);
     assert!(c.execute(&req).await.unwrap().changed);
 }
 

@@ -6,7 +6,7 @@ use crate::classify::{classify_response, classify_transport, error_chain, redact
 use crate::config::GitlabConfig;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use leaver_connector::ConnectorError;
+use leaver_connector::{CallRetry, ConnectorError};
 use reqwest::{Method, Url};
 use serde_json::Value;
 use std::time::Duration;
@@ -188,8 +188,36 @@ impl GitlabApi {
         }
     }
 
-    /// One attempt. `Ok` for any HTTP answer; `Err` when there was none.
+    /// One call, retried briefly on 429 and 503-like answers (`CallRetry::STANDARD`;
+    /// GitLab's Retry-After or RateLimit-Reset honoured when short). `Ok` for any HTTP
+    /// answer; `Err` when there was none.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<ApiResponse, ConnectorError> {
+        let mut tried = 1;
+        loop {
+            let response = self.send_once(method.clone(), path, query).await?;
+            if CallRetry::retryable_status(response.status) {
+                // The wait GitLab asks for: Retry-After, or RateLimit-Reset for quotas.
+                let asked =
+                    classify_response(response.status, &response.headers, &response.body, path)
+                        .retry_after;
+                if let Some(wait) = CallRetry::STANDARD.wait(tried, asked) {
+                    tracing::debug!(%method, path, status = response.status, ?wait, "gitlab call retried");
+                    tokio::time::sleep(wait).await;
+                    tried += 1;
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+    }
+
+    /// One attempt. `Ok` for any HTTP answer; `Err` when there was none.
+    async fn send_once(
         &self,
         method: Method,
         path: &str,

@@ -302,13 +302,16 @@ async fn throttling_and_server_errors_are_transient() {
     assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
     assert!(e.message.contains("Retry later"), "{}", e.message);
 
+    // Each call gets three tries (CallRetry::STANDARD): three failures in a row fail it.
     for status in [500, 502, 503] {
-        sim.faults().fail_next(1, status);
+        sim.faults().fail_next(3, status);
         let e = gitlab.execute(&step).await.unwrap_err();
         assert_eq!(e.class, ErrorClass::Transient, "{status}: {e:?}");
         assert_eq!(e.status, Some(status));
     }
     assert_eq!(sim.user_state(w.alice), Some(UserState::Active));
+    // A single 503 is absorbed by the call's own retry.
+    sim.faults().fail_next(1, 503);
     assert!(gitlab.execute(&step).await.unwrap().changed);
 }
 
