@@ -10,7 +10,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sqlx::Row;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -173,46 +172,9 @@ impl Metrics {
         self.last_verification_ok.set(i64::from(ok));
     }
 
-    /// Open and overdue rotations, when the `rotations` table exists (a scrape must
-    /// not fail on a database migrated before it).
-    async fn refresh_rotations(&self, store: &Store) {
-        let now = crate::store::now_ms();
-        let counts = sqlx::query(
-            "SELECT COUNT(*) AS open, \
-                    COALESCE(SUM(CASE WHEN due_at < $1 THEN 1 ELSE 0 END), 0) AS overdue \
-             FROM rotations WHERE status = 'open'",
-        )
-        .bind(now)
-        .fetch_one(store.pool())
-        .await
-        .and_then(|row| {
-            Ok((
-                row.try_get::<i64, _>("open")?,
-                row.try_get::<i64, _>("overdue")?,
-            ))
-        });
-        match counts {
-            Ok((open, overdue)) => {
-                self.rotations_open.set(open);
-                self.rotations_overdue.set(overdue);
-            }
-            Err(error) => tracing::debug!(%error, "rotation metrics unavailable"),
-        }
-    }
-
     /// Pass rate of each plan's ended drills.
-    async fn refresh_drills(&self, store: &Store) -> Result<(), sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT plan, COUNT(*) AS ended, \
-                    COALESCE(SUM(CASE WHEN status = 'pass' THEN 1 ELSE 0 END), 0) AS passed \
-             FROM drills WHERE status <> 'running' GROUP BY plan",
-        )
-        .fetch_all(store.pool())
-        .await?;
-        for row in rows {
-            let plan: String = row.try_get("plan")?;
-            let ended: i64 = row.try_get("ended")?;
-            let passed: i64 = row.try_get("passed")?;
+    async fn refresh_drills(&self, store: &Store) -> Result<(), StoreError> {
+        for (plan, ended, passed) in store.drill_outcomes_by_plan().await? {
             let labels = PlanLabels { plan };
             self.drills_ended.get_or_create(&labels).set(ended);
             if ended > 0 {
@@ -240,7 +202,13 @@ impl Metrics {
                 .set(n);
         }
         self.evidence_entries.set(store.evidence_head().await?.seq);
-        self.refresh_rotations(store).await;
+        match store.rotation_counts(crate::store::now_ms()).await {
+            Ok(rotations) => {
+                self.rotations_open.set(rotations.open);
+                self.rotations_overdue.set(rotations.overdue);
+            }
+            Err(error) => tracing::debug!(%error, "rotation metrics unavailable"),
+        }
         if let Err(error) = self.refresh_drills(store).await {
             tracing::warn!(%error, "drill metrics unavailable");
         }

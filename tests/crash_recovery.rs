@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::process::{create_token, leaver, start_serve};
+use common::process::{create_token, export_and_verify, start_serve};
 use common::*;
 use leaver_sim::github::{GithubSim, GithubSimConfig};
 use std::path::Path;
@@ -145,26 +145,7 @@ async fn crash_and_recover(db: &TestDb) {
     second.wait().unwrap();
 
     // The evidence survived the crash intact.
-    let bundle = dir.path().join("evidence.jsonl");
-    let export = leaver(
-        &config,
-        &["evidence", "export", "--out", bundle.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let verify = leaver(&config, &["evidence", "verify", bundle.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    export_and_verify(&config, &dir.path().join("evidence.jsonl"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::process::{create_token, leaver, start_serve};
+use common::process::{create_token, export_and_verify, leaver, start_serve};
 use common::*;
 use leaver::store::Store;
 use leaver_sim::github::{GithubSim, GithubSimConfig};
@@ -265,24 +265,5 @@ async fn three_replicas_survive_a_sigkill_and_fire_cron_jobs_once() {
     assert_eq!(sim.removals("org-a", CANARY_LOGIN), 1);
 
     // The evidence written by three processes (one killed) is one intact chain.
-    let bundle = dir.path().join("evidence.jsonl");
-    let export = leaver(
-        &config,
-        &["evidence", "export", "--out", bundle.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let verify = leaver(&config, &["evidence", "verify", bundle.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    export_and_verify(&config, &dir.path().join("evidence.jsonl"));
 }

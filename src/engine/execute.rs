@@ -6,7 +6,7 @@ use super::backoff::retry_delay;
 use super::EngineShared;
 use crate::domain::{Mode, SWEEP_STEP_ID};
 use crate::store::{now_ms, AppendEvidence, ClaimedStep, StepFinish};
-use leaver_connector::{ActionRequest, ConnectorError, Holding};
+use leaver_connector::{ActionRequest, CallRetry, ConnectorError, Holding};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -190,11 +190,15 @@ fn failure(
 /// connector in turn and fails as a whole when one cannot answer, so against flaky
 /// upstreams (each inventory is several calls) retrying the whole sweep would rarely
 /// see every connector answer in the same attempt: each connector gets its own short
-/// retries first.
-const INVENTORY_TRIES: i64 = 4;
+/// retries first, with the policy connectors use for single calls.
+const INVENTORY_RETRY: CallRetry = CallRetry {
+    tries: 4,
+    initial: Duration::from_millis(200),
+    max_wait: Duration::from_secs(5),
+};
 
-/// One connector's inventory, retried on transient errors (backoff with jitter, never
-/// shorter than the upstream's Retry-After, capped at 5 s), all within `limit`.
+/// One connector's inventory, retried on transient errors per [`INVENTORY_RETRY`], all
+/// within `limit`.
 async fn inventory_with_retries<F, Fut>(
     limit: Duration,
     mut inventory: F,
@@ -204,28 +208,23 @@ where
     Fut: std::future::Future<Output = Result<Vec<Holding>, ConnectorError>>,
 {
     let deadline = tokio::time::Instant::now() + limit;
-    let mut attempt = 1;
+    let mut tried = 1;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let error = match with_timeout(left, "inventory", inventory()).await {
             Ok(found) => return Ok(found),
             Err(error) => error,
         };
-        if !error.is_transient() || attempt >= INVENTORY_TRIES {
+        let wait = error
+            .is_transient()
+            .then(|| INVENTORY_RETRY.wait(tried, error.retry_after))
+            .flatten()
+            .filter(|wait| tokio::time::Instant::now() + *wait < deadline);
+        let Some(wait) = wait else {
             return Err(error);
-        }
-        let delay = retry_delay(
-            attempt,
-            Duration::from_millis(200),
-            Duration::from_secs(5),
-            error.retry_after,
-            &mut rand::thread_rng(),
-        );
-        if tokio::time::Instant::now() + delay >= deadline {
-            return Err(error);
-        }
-        tokio::time::sleep(delay).await;
-        attempt += 1;
+        };
+        tokio::time::sleep(wait).await;
+        tried += 1;
     }
 }
 

@@ -6,7 +6,6 @@
 //! (`Identity`, the secret-access report, the drill trend) are described by schema
 //! mirrors here, kept honest by the schemathesis run in tests/openapi.rs.
 
-use axum::Json;
 use schemars::generate::{Contract, SchemaSettings};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -255,10 +254,13 @@ pub fn document() -> serde_json::Value {
     doc
 }
 
-/// GET /api/openapi.json (unauthenticated).
-pub async fn openapi_json() -> Json<serde_json::Value> {
-    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    Json(DOC.get_or_init(document).clone())
+/// GET /api/openapi.json (unauthenticated). The document is built and serialised once.
+pub async fn openapi_json() -> impl axum::response::IntoResponse {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOC.get_or_init(|| document().to_string()).as_str(),
+    )
 }
 
 #[cfg(test)]

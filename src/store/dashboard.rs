@@ -108,8 +108,9 @@ impl Store {
     /// Open rotations and how many of them are past `due_at` at `now`.
     pub async fn rotation_counts(&self, now: i64) -> Result<RotationCounts, StoreError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS open, \
-                    COALESCE(SUM(CASE WHEN due_at < $1 THEN 1 ELSE 0 END), 0) AS overdue \
+            // COUNT, never SUM: over no rows SUM is NULL, which sqlx's Any driver on
+            // SQLite cannot read as an integer even inside COALESCE.
+            "SELECT COUNT(*) AS open, COUNT(CASE WHEN due_at < $1 THEN 1 END) AS overdue \
              FROM rotations WHERE status = 'open'",
         )
         .bind(now)

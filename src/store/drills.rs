@@ -192,6 +192,28 @@ impl Store {
         row.as_ref().map(drill_from_row).transpose()
     }
 
+    /// Per plan: drills that ended (passed or failed) and how many of them passed.
+    pub async fn drill_outcomes_by_plan(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let c = "counting drill outcomes";
+        let rows = sqlx::query(
+            "SELECT plan, COUNT(*) AS ended, \
+                    COUNT(CASE WHEN status = 'pass' THEN 1 END) AS passed \
+             FROM drills WHERE status <> 'running' GROUP BY plan",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context(c)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("plan").context(c)?,
+                    row.try_get("ended").context(c)?,
+                    row.try_get("passed").context(c)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Drills, newest first, of one plan (or all).
     pub async fn list_drills(
         &self,

@@ -39,9 +39,8 @@ pub struct UiSettings {
     pub session_ttl: Duration,
     /// Whether cookies get `Secure` (`server.public_url` is https).
     pub secure_cookies: bool,
-    /// Whether `[ui.oidc]` is configured (the login page links to /login/oidc).
-    pub oidc_enabled: bool,
-    /// The OIDC provider sign-in goes through, when `[ui.oidc]` is configured.
+    /// The OIDC provider sign-in goes through, when `[ui.oidc]` is configured (the
+    /// login page then links to /login/oidc).
     pub oidc: Option<std::sync::Arc<oidc::OidcLogin>>,
     verification: Mutex<Option<CachedVerification>>,
 }
@@ -63,7 +62,6 @@ impl UiSettings {
                 .public_url
                 .as_deref()
                 .is_some_and(|url| url.trim().to_ascii_lowercase().starts_with("https:")),
-            oidc_enabled: config.ui.oidc.is_some(),
             oidc: config
                 .ui
                 .oidc
@@ -104,7 +102,6 @@ impl Default for UiSettings {
         Self {
             session_ttl: config::DEFAULT_SESSION_TTL,
             secure_cookies: false,
-            oidc_enabled: false,
             oidc: None,
             verification: Mutex::new(None),
         }

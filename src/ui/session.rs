@@ -137,7 +137,7 @@ pub(super) fn login_form(state: &AppState, status: StatusCode, message: Option<&
     let message = message
         .map(|m| format!(r#"<p class="message" role="alert">{}</p>"#, esc(m)))
         .unwrap_or_default();
-    let sso = if state.ui.oidc_enabled {
+    let sso = if state.ui.oidc.is_some() {
         r#"<p><a href="/login/oidc">Sign in with single sign-on</a></p><p class="muted">or with an API token:</p>"#
     } else {
         ""

@@ -67,3 +67,25 @@ pub fn create_token(config: &Path, role: &str) -> String {
     );
     token
 }
+
+/// `leaver evidence export` into `bundle`, then `leaver evidence verify` it offline:
+/// both must succeed.
+pub fn export_and_verify(config: &Path, bundle: &Path) {
+    let bundle = bundle.to_str().expect("a UTF-8 path");
+    let export = leaver(config, &["evidence", "export", "--out", bundle])
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let verify = leaver(config, &["evidence", "verify", bundle])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}

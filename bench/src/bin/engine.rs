@@ -16,7 +16,7 @@ use leaver::app::App;
 use leaver::config::{Config, GithubSection};
 use leaver::engine::OffboardRequest;
 use leaver::store::SubmitOutcome;
-use leaver_bench::{cleanup, database};
+use leaver_bench::{cleanup, database, median};
 use leaver_connector::Identity;
 use leaver_sim::github::{GithubSim, GithubSimConfig};
 use std::path::Path;
@@ -205,11 +205,6 @@ async fn overhead(kind: &'static str, args: &Args) -> anyhow::Result<(f64, f64)>
     Ok((elapsed, calls as f64 * latency.as_secs_f64() * 1000.0))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -232,8 +227,8 @@ async fn main() -> anyhow::Result<()> {
         }
         println!(
             "  {kind:<8} {:>8.1} runs/s {:>8.1} steps/s   (all: {:?})",
-            median(runs.clone()),
-            median(steps),
+            median(&mut runs.clone()),
+            median(&mut steps),
             runs.iter().map(|r| r.round()).collect::<Vec<_>>()
         );
     }
@@ -253,9 +248,9 @@ async fn main() -> anyhow::Result<()> {
         }
         println!(
             "  {kind:<8} run {:>7.1} ms, critical path {:>6.1} ms, overhead {:>5.1}%",
-            median(times),
+            median(&mut times),
             critical,
-            median(ratios)
+            median(&mut ratios)
         );
     }
     Ok(())

@@ -138,7 +138,7 @@ pub(crate) async fn list(
     }
 }
 
-async fn list_raw(
+pub(crate) async fn list_raw(
     clients: &AccountClients,
     user: &str,
     step: SubStep,

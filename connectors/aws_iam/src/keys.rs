@@ -10,7 +10,8 @@
 //! The secret access key of a new key is handed back once inside [`NewAccessKey`]
 //! (a [`SecretString`]): never logged, formatted or put in an error.
 
-use crate::client::{call, paginate, Page};
+use crate::client::call;
+use crate::params::SubStep;
 use crate::AwsIamConnector;
 use aws_sdk_iam::types::StatusType;
 use leaver_connector::ConnectorError;
@@ -65,37 +66,16 @@ impl AwsIamConnector {
         user: &str,
     ) -> Result<Vec<AccessKeyInfo>, ConnectorError> {
         let clients = self.clients_of(account).await?;
-        let iam = &clients.iam;
-        let size = clients.page_size;
-        let what = format!("iam:ListAccessKeys({user})");
-        let keys = paginate(&what, |marker| {
-            let fut = iam
-                .list_access_keys()
-                .user_name(user)
-                .set_marker(marker)
-                .set_max_items(size)
-                .send();
-            let what = what.clone();
-            async move {
-                let out = call(&what, fut).await?;
-                Ok(Page {
-                    items: out
-                        .access_key_metadata()
-                        .iter()
-                        .filter_map(|k| {
-                            k.access_key_id().map(|id| AccessKeyInfo {
-                                access_key_id: id.to_string(),
-                                active: k.status() == Some(&StatusType::Active),
-                            })
-                        })
-                        .collect(),
-                    is_truncated: out.is_truncated(),
-                    marker: out.marker().map(str::to_string),
-                })
-            }
-        })
-        .await?;
-        Ok(keys)
+        // The same listing the teardown uses, without its "a deleted user holds
+        // nothing": a rotation needs the user to exist.
+        let keys = crate::items::list_raw(&clients, user, SubStep::AccessKeys).await?;
+        Ok(keys
+            .into_iter()
+            .map(|key| AccessKeyInfo {
+                access_key_id: key.id,
+                active: key.active,
+            })
+            .collect())
     }
 
     /// Create a new (active) access key for `user`. Fails without calling
