@@ -543,6 +543,74 @@ async fn malformed_lines_are_reported_with_line_numbers_and_skipped() {
     assert_eq!(report.reads_indexed, 4);
 }
 
+/// A batch of several MiB parsed on four threads: responses written five lines after
+/// their requests (so that some pairs straddle the parts' boundaries), malformed
+/// lines spread through it: every read counted once, every malformed line reported
+/// with its own line number — the same as on one thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_parsed_on_several_threads_pairs_and_numbers_lines_as_one_thread_does() {
+    const PAIRS: u64 = 3_000;
+    const LAG: usize = 5;
+    let mut lines: Vec<String> = Vec::new();
+    let mut responses: std::collections::VecDeque<String> = Default::default();
+    let mut malformed_at = Vec::new();
+    for n in 0..PAIRS {
+        let user = if n % 2 == 0 { "alice" } else { "bob" };
+        let text = pair(n, user, &format!("app/{}", n % 7), &now_text(), CANARY);
+        let (request, response) = text.trim_end().split_once('\n').unwrap();
+        lines.push(request.to_string());
+        responses.push_back(response.to_string());
+        if responses.len() > LAG {
+            lines.push(responses.pop_front().unwrap());
+        }
+        if n % 997 == 500 {
+            lines.push(format!(
+                "{{\"time\": \"2026-11-18T09:14:03Z\", \"type\": \"resp{n}"
+            ));
+            malformed_at.push(lines.len() as u64);
+        }
+    }
+    lines.extend(responses);
+    let text = lines.join("\n") + "\n";
+    assert!(
+        text.len() > 3 << 20,
+        "{} bytes: four parts of over 768 KiB",
+        text.len()
+    );
+
+    for threads in [4, 1] {
+        let db = sqlite_db();
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        append(&log, &text);
+        let options = FollowOptions {
+            parse_threads: threads,
+            ..FollowOptions::default()
+        };
+        let report = ingest(&store, &log, &options).await;
+        let numbers: Vec<u64> = report.malformed_samples.iter().map(|m| m.line).collect();
+        assert_eq!(numbers, malformed_at, "{threads} threads");
+        assert_eq!(report.malformed, malformed_at.len() as u64);
+        assert_eq!(report.reads_indexed, PAIRS, "{threads} threads: {report:?}");
+        assert_eq!(report.records, 2 * PAIRS, "{threads} threads");
+        assert_eq!(
+            reads_of(&store, "alice@example.com").await,
+            (PAIRS / 2) as i64
+        );
+        let bob = secret_access(&store, "bob@example.com", LONG_AGO)
+            .await
+            .unwrap();
+        assert_eq!(total_reads(&bob), (PAIRS / 2) as i64);
+        assert_eq!(bob.secrets.len(), 7, "{threads} threads");
+        assert_eq!(
+            secret(&bob, "secret/app/1").source_addresses,
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        );
+        store.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hmac_values_are_never_names_and_secret_values_are_never_stored() {
     for db in databases().await {
@@ -573,14 +641,7 @@ async fn hmac_values_are_never_names_and_secret_values_are_never_stored() {
 
         let mut dump = String::new();
         for (table, cols) in [
-            (
-                "trail_access",
-                "identity_key || ' ' || source || ' ' || secret",
-            ),
-            (
-                "trail_addresses",
-                "identity_key || ' ' || secret || ' ' || address",
-            ),
+            ("trail_terms", "kind || ' ' || value"),
             (
                 "trail_identity_names",
                 "kind || ' ' || value || ' ' || identity_key",
@@ -868,4 +929,108 @@ async fn the_cli_and_the_api_answer_from_the_index() {
         assert_eq!(body["error"]["code"], "invalid_query");
         server.stop().await;
     }
+}
+
+/// The index written by the 0009 schema (`trail_access`, `trail_addresses`) answers
+/// the same after the 0014 upgrade moved it to `trail_terms` + `trail_reads`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_from_before_the_narrow_schema_answers_the_same_after_the_upgrade() {
+    const DAY: i64 = 86_400_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let today = now.div_euclid(DAY);
+    for db in databases().await {
+        let old_statements = [
+            "INSERT INTO trail_identity_names (kind, value, identity_key, source) VALUES \
+             ('entity_id', 'e-legacy', 'vault:entity:e-legacy', 'vault')"
+                .to_string(),
+            format!(
+                "INSERT INTO trail_access (identity_key, source, secret, day, operations, first_seen, last_seen, reads, denied) VALUES \
+                 ('vault:entity:e-legacy', 'vault', 'secret/app/db', {d1}, 1, {t1}, {t1b}, 3, 1), \
+                 ('vault:entity:e-legacy', 'vault', 'secret/app/db', {d2}, 3, {t2}, {t2}, 2, 0), \
+                 ('vault:entity:e-legacy', 'vault', 'secret/app/old', {d3}, 1, {t3}, {t3}, 9, 0)",
+                d1 = today - 1,
+                t1 = (today - 1) * DAY + 1_000,
+                t1b = (today - 1) * DAY + 5_000,
+                d2 = today - 3,
+                t2 = (today - 3) * DAY + 7_000,
+                d3 = today - 200,
+                t3 = (today - 200) * DAY,
+            ),
+            format!(
+                "INSERT INTO trail_addresses (identity_key, source, secret, address, last_seen) VALUES \
+                 ('vault:entity:e-legacy', 'vault', 'secret/app/db', '10.0.0.1', {}), \
+                 ('vault:entity:e-legacy', 'vault', 'secret/app/db', '10.0.0.2', {}), \
+                 ('vault:entity:e-legacy', 'vault', 'secret/app/old', '10.0.0.3', {})",
+                (today - 1) * DAY + 5_000,
+                (today - 3) * DAY + 7_000,
+                (today - 200) * DAY,
+            ),
+        ];
+        migrate_to_0013_with(&db, &old_statements).await;
+
+        let store = store(&db).await;
+        map(&store, "legacy@example.com", "vault", "e-legacy").await;
+        let report = secret_access(&store, "legacy@example.com", now - 90 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(report.secrets.len(), 1, "{}: {report:#?}", db.kind);
+        let db_secret = secret(&report, "secret/app/db");
+        assert_eq!(db_secret.count, 5, "{}", db.kind);
+        assert_eq!(db_secret.denied, 1);
+        assert_eq!(db_secret.operations, ["read", "list"]);
+        assert_eq!(db_secret.source_addresses, ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(
+            db_secret.first_seen,
+            chrono::DateTime::from_timestamp_millis((today - 3) * DAY + 7_000)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        assert_eq!(
+            db_secret.last_seen,
+            chrono::DateTime::from_timestamp_millis((today - 1) * DAY + 5_000)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        let all = secret_access(&store, "legacy@example.com", LONG_AGO)
+            .await
+            .unwrap();
+        assert_eq!(total_reads(&all), 14);
+        assert_eq!(
+            secret(&all, "secret/app/old").source_addresses,
+            ["10.0.0.3"]
+        );
+        store.close().await;
+    }
+}
+
+/// Apply the migrations up to 0013 (the schema before `trail_terms`) to `db`, then run
+/// `statements` on it.
+async fn migrate_to_0013_with(db: &TestDb, statements: &[String]) {
+    use std::borrow::Cow;
+    fn upto_0013(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+        migrator.migrations = Cow::Owned(
+            migrator
+                .migrations
+                .iter()
+                .filter(|m| m.version <= 13)
+                .cloned()
+                .collect(),
+        );
+        migrator
+    }
+    sqlx::any::install_default_drivers();
+    let (url, migrator) = if db.is_postgres() {
+        (db.url.clone(), sqlx::migrate!("./migrations/postgres"))
+    } else {
+        (
+            format!("{}?mode=rwc", db.url),
+            sqlx::migrate!("./migrations/sqlite"),
+        )
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    upto_0013(migrator).run(&pool).await.unwrap();
+    for sql in statements {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
 }

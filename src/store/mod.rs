@@ -35,7 +35,7 @@ pub use scim::{user_name_key, ScimCancellation, ScimUserRecord, ScimUserScope, S
 pub use sessions::DashboardSession;
 pub use steps::{ClaimedStep, FinishResult, StepFinish, StepRecord};
 pub use tokens::{generate_token, token_hash, TokenRecord};
-pub use trail::{TrailAccessRow, TrailAddressRow, TrailCursor, TrailName};
+pub use trail::{TermKind, TrailCursor, TrailName, TrailReadGroup, TrailTerms};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};

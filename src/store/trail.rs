@@ -1,11 +1,15 @@
-//! The secret-access index (`trail_*` tables): batches of aggregated accesses written
-//! with the ingest cursor they cover in one transaction, and the reads the query makes.
+//! The secret-access index (`trail_*` tables, migrations 0009 and 0014): batches of
+//! aggregated accesses written with the ingest cursor they cover in one transaction,
+//! and the reads the query makes. Identity keys, secrets and addresses are stored once
+//! in `trail_terms`; `trail_reads` refers to them by id.
 //! Multi-row statements get their placeholders built here (`$N` on PostgreSQL, `?` on SQLite; sqlx's `Any`
 //! QueryBuilder would emit `?`, which PostgreSQL refuses).
 
 use super::{now_ms, Context, Dialect, Store, StoreError};
 use crate::trail::batch::Batch;
+use crate::trail::event::{Operation, Source};
 use sqlx::Row;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Rows per multi-row statement (9 columns × 500 = 4,500 parameters, under both
 /// databases' limits).
@@ -39,12 +43,14 @@ pub struct TrailName {
     pub source: String,
 }
 
-/// One day of one identity key reading one secret.
+/// The reads of one identity of one secret from one source address (or none) in a
+/// window: the index's rows of those days, summed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrailAccessRow {
-    pub identity_key: String,
+pub struct TrailReadGroup {
+    pub identity_id: i64,
     pub source: String,
     pub secret: String,
+    pub address: Option<String>,
     pub operations: i64,
     pub first_seen: i64,
     pub last_seen: i64,
@@ -52,12 +58,67 @@ pub struct TrailAccessRow {
     pub denied: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrailAddressRow {
-    pub identity_key: String,
-    pub source: String,
-    pub secret: String,
-    pub address: String,
+/// `trail_reads.address_id` of a read whose trail names no source address.
+const NO_ADDRESS: i64 = 0;
+
+/// What a `trail_terms` row names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TermKind {
+    Identity,
+    Secret(Source),
+    Address,
+}
+
+impl TermKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TermKind::Identity => "identity",
+            TermKind::Secret(Source::Vault) => "secret:vault",
+            TermKind::Secret(Source::Cloudtrail) => "secret:cloudtrail",
+            TermKind::Address => "address",
+        }
+    }
+}
+
+/// Term ids a writer has seen committed, so that a batch only asks the database for
+/// the ones it has not (terms are never renumbered or removed). Bounded: forgotten
+/// when full.
+#[derive(Debug, Default)]
+pub struct TrailTerms {
+    ids: HashMap<TermKind, HashMap<String, i64>>,
+    len: usize,
+}
+
+/// Term ids remembered, at most.
+const MAX_TERMS: usize = 1_000_000;
+
+impl TrailTerms {
+    pub fn get(&self, kind: TermKind, value: &str) -> Option<i64> {
+        self.ids.get(&kind)?.get(value).copied()
+    }
+
+    fn insert(&mut self, kind: TermKind, value: String, id: i64) {
+        if self
+            .ids
+            .entry(kind)
+            .or_default()
+            .insert(value, id)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+
+    fn absorb(&mut self, other: TrailTerms) {
+        if self.len + other.len > MAX_TERMS {
+            *self = TrailTerms::default();
+        }
+        for (kind, ids) in other.ids {
+            for (value, id) in ids {
+                self.insert(kind, value, id);
+            }
+        }
+    }
 }
 
 /// `($s, $s+1, …), (…)`: `rows` tuples of `cols` placeholders numbered from `start`
@@ -128,11 +189,14 @@ impl Store {
     }
 
     /// Write a batch and, when given, the cursor it brings the log to, in one
-    /// transaction: a crash leaves either both or neither.
+    /// transaction: a crash leaves either both or neither. Identity keys, secrets and
+    /// addresses not in `terms` are added to `trail_terms` first; `terms` learns their
+    /// ids only once the transaction has committed.
     pub async fn trail_commit(
         &self,
         batch: &Batch,
         cursor: Option<&TrailCursor>,
+        terms: &mut TrailTerms,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         if self.dialect == Dialect::Sqlite {
@@ -165,56 +229,106 @@ impl Store {
                 .await
                 .context("indexing identity names")?;
         }
-        let access: Vec<_> = batch.access.iter().collect();
-        for chunk in access.chunks(CHUNK) {
+
+        // The terms this batch names that no earlier commit did.
+        let mut missing: BTreeMap<TermKind, BTreeSet<&str>> = BTreeMap::new();
+        for key in batch.access.keys() {
+            let named = [
+                (TermKind::Identity, Some(key.identity_key.as_str())),
+                (TermKind::Secret(key.source), Some(key.secret.as_str())),
+                (TermKind::Address, key.address.as_deref()),
+            ];
+            for (kind, value) in named {
+                if let Some(value) = value.filter(|v| terms.get(kind, v).is_none()) {
+                    missing.entry(kind).or_default().insert(value);
+                }
+            }
+        }
+        let mut fresh = TrailTerms::default();
+        for (kind, values) in &missing {
+            let values: Vec<&str> = values.iter().copied().collect();
+            for chunk in values.chunks(CHUNK) {
+                let sql = format!(
+                    "INSERT INTO trail_terms (kind, value) VALUES {} ON CONFLICT (kind, value) DO NOTHING",
+                    placeholders(self.dialect, chunk.len(), 2, 1)
+                );
+                let mut query = sqlx::query(&sql);
+                for value in chunk {
+                    query = query.bind(kind.as_str()).bind(*value);
+                }
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .context("adding index terms")?;
+                let sql = format!(
+                    "SELECT id, value FROM trail_terms WHERE kind = {} AND value IN ({})",
+                    list(self.dialect, 1, 1),
+                    list(self.dialect, chunk.len(), 2)
+                );
+                let mut query = sqlx::query(&sql).bind(kind.as_str());
+                for value in chunk {
+                    query = query.bind(*value);
+                }
+                for row in query
+                    .fetch_all(&mut *tx)
+                    .await
+                    .context("reading index term ids")?
+                {
+                    let id: i64 = row.try_get("id").context("reading index term ids")?;
+                    let value: String = row.try_get("value").context("reading index term ids")?;
+                    fresh.insert(*kind, value, id);
+                }
+            }
+        }
+        let id_of = |kind: TermKind, value: &str| -> Result<i64, StoreError> {
+            terms
+                .get(kind, value)
+                .or_else(|| fresh.get(kind, value))
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "trail_terms",
+                    message: format!("no id for a {} term after adding it", kind.as_str()),
+                })
+        };
+        let mut rows: Vec<[i64; 9]> = Vec::with_capacity(batch.access.len());
+        for (key, agg) in &batch.access {
+            rows.push([
+                id_of(TermKind::Identity, &key.identity_key)?,
+                key.day,
+                id_of(TermKind::Secret(key.source), &key.secret)?,
+                match &key.address {
+                    Some(address) => id_of(TermKind::Address, address)?,
+                    None => NO_ADDRESS,
+                },
+                agg.operations,
+                agg.first_seen,
+                agg.last_seen,
+                agg.reads,
+                agg.denied,
+            ]);
+        }
+        // In key order: neighbouring rows land on the same pages, and concurrent
+        // writers lock rows in one order.
+        rows.sort_unstable_by_key(|row| (row[0], row[1], row[2], row[3]));
+        for chunk in rows.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO trail_access (identity_key, source, secret, day, operations, first_seen, last_seen, reads, denied) \
-                 VALUES {} ON CONFLICT (identity_key, source, secret, day) DO UPDATE SET \
-                 operations = trail_access.operations | excluded.operations, \
-                 first_seen = CASE WHEN excluded.first_seen < trail_access.first_seen THEN excluded.first_seen ELSE trail_access.first_seen END, \
-                 last_seen = CASE WHEN excluded.last_seen > trail_access.last_seen THEN excluded.last_seen ELSE trail_access.last_seen END, \
-                 reads = trail_access.reads + excluded.reads, denied = trail_access.denied + excluded.denied",
+                "INSERT INTO trail_reads (identity_id, day, secret_id, address_id, operations, first_seen, last_seen, reads, denied) \
+                 VALUES {} ON CONFLICT (identity_id, day, secret_id, address_id) DO UPDATE SET \
+                 operations = trail_reads.operations | excluded.operations, \
+                 first_seen = CASE WHEN excluded.first_seen < trail_reads.first_seen THEN excluded.first_seen ELSE trail_reads.first_seen END, \
+                 last_seen = CASE WHEN excluded.last_seen > trail_reads.last_seen THEN excluded.last_seen ELSE trail_reads.last_seen END, \
+                 reads = trail_reads.reads + excluded.reads, denied = trail_reads.denied + excluded.denied",
                 placeholders(self.dialect, chunk.len(), 9, 1)
             );
             let mut query = sqlx::query(&sql);
-            for (key, agg) in chunk {
-                query = query
-                    .bind(key.identity_key.as_str())
-                    .bind(key.source.as_str())
-                    .bind(key.secret.as_str())
-                    .bind(key.day)
-                    .bind(agg.operations)
-                    .bind(agg.first_seen)
-                    .bind(agg.last_seen)
-                    .bind(agg.reads)
-                    .bind(agg.denied);
+            for row in chunk {
+                for value in row {
+                    query = query.bind(*value);
+                }
             }
             query
                 .execute(&mut *tx)
                 .await
                 .context("indexing secret accesses")?;
-        }
-        let addresses: Vec<_> = batch.addresses.iter().collect();
-        for chunk in addresses.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO trail_addresses (identity_key, source, secret, address, last_seen) VALUES {} \
-                 ON CONFLICT (identity_key, source, secret, address) DO UPDATE SET \
-                 last_seen = CASE WHEN excluded.last_seen > trail_addresses.last_seen THEN excluded.last_seen ELSE trail_addresses.last_seen END",
-                placeholders(self.dialect, chunk.len(), 5, 1)
-            );
-            let mut query = sqlx::query(&sql);
-            for ((key, source, secret, address), last) in chunk {
-                query = query
-                    .bind(key.as_str())
-                    .bind(source.as_str())
-                    .bind(secret.as_str())
-                    .bind(address.as_str())
-                    .bind(**last);
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("indexing source addresses")?;
         }
         if let Some(cursor) = cursor {
             sqlx::query(
@@ -234,6 +348,7 @@ impl Store {
             .context("saving a trail cursor")?;
         }
         tx.commit().await.context("committing trail accesses")?;
+        terms.absorb(fresh);
         Ok(())
     }
 
@@ -309,82 +424,91 @@ impl Store {
         Ok(found)
     }
 
-    /// The day rows of the given identity keys from `since_day` on.
-    pub async fn trail_access_rows(
+    /// The term ids of the given identity keys (those the index knows).
+    pub async fn trail_identity_ids(
         &self,
         keys: &[String],
-        since_day: i64,
-    ) -> Result<Vec<TrailAccessRow>, StoreError> {
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(CHUNK) {
             let sql = format!(
-                "SELECT identity_key, source, secret, operations, first_seen, last_seen, reads, denied \
-                 FROM trail_access WHERE identity_key IN ({}) AND day >= {}",
+                "SELECT id, value FROM trail_terms WHERE kind = {} AND value IN ({})",
+                list(self.dialect, 1, 1),
+                list(self.dialect, chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql).bind(TermKind::Identity.as_str());
+            for key in chunk {
+                query = query.bind(key.as_str());
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .context("reading identity ids")?
+            {
+                found.push((
+                    row.try_get("id").context("reading identity ids")?,
+                    row.try_get("value").context("reading identity ids")?,
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The reads of the given identities from `since_day` on, summed per identity,
+    /// secret and source address by the database.
+    pub async fn trail_read_groups(
+        &self,
+        identity_ids: &[i64],
+        since_day: i64,
+    ) -> Result<Vec<TrailReadGroup>, StoreError> {
+        // The operations are a bit set: OR them as the sum of each bit's MAX (neither
+        // database has a bitwise-OR aggregate both understand).
+        let operations = (0..Operation::ALL.len())
+            .map(|bit| format!("MAX(operations & {})", 1i64 << bit))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let mut found = Vec::new();
+        for chunk in identity_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT g.identity_id, s.kind AS secret_kind, s.value AS secret, t.value AS address, \
+                 g.operations, g.first_seen, g.last_seen, g.reads, g.denied \
+                 FROM (SELECT identity_id, secret_id, address_id, {operations} AS operations, \
+                       MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen, \
+                       CAST(SUM(reads) AS BIGINT) AS reads, CAST(SUM(denied) AS BIGINT) AS denied \
+                       FROM trail_reads WHERE identity_id IN ({}) AND day >= {} \
+                       GROUP BY identity_id, secret_id, address_id) g \
+                 JOIN trail_terms s ON s.id = g.secret_id \
+                 LEFT JOIN trail_terms t ON t.id = g.address_id",
                 list(self.dialect, chunk.len(), 1),
                 list(self.dialect, 1, chunk.len() + 1)
             );
             let mut query = sqlx::query(&sql);
-            for key in chunk {
-                query = query.bind(key.as_str());
+            for id in chunk {
+                query = query.bind(*id);
             }
             let rows = query
                 .bind(since_day)
                 .fetch_all(&self.pool)
                 .await
                 .context("reading secret accesses")?;
+            found.reserve(rows.len());
             for row in rows {
-                found.push(
-                    (|| -> Result<TrailAccessRow, sqlx::Error> {
-                        Ok(TrailAccessRow {
-                            identity_key: row.try_get("identity_key")?,
-                            source: row.try_get("source")?,
-                            secret: row.try_get("secret")?,
-                            operations: row.try_get("operations")?,
-                            first_seen: row.try_get("first_seen")?,
-                            last_seen: row.try_get("last_seen")?,
-                            reads: row.try_get("reads")?,
-                            denied: row.try_get("denied")?,
-                        })
-                    })()
-                    .context("reading secret accesses")?,
-                );
-            }
-        }
-        Ok(found)
-    }
-
-    /// The source addresses of the given identity keys seen since `since_ms`.
-    pub async fn trail_address_rows(
-        &self,
-        keys: &[String],
-        since_ms: i64,
-    ) -> Result<Vec<TrailAddressRow>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT identity_key, source, secret, address FROM trail_addresses \
-                 WHERE identity_key IN ({}) AND last_seen >= {}",
-                list(self.dialect, chunk.len(), 1),
-                list(self.dialect, 1, chunk.len() + 1)
-            );
-            let mut query = sqlx::query(&sql);
-            for key in chunk {
-                query = query.bind(key.as_str());
-            }
-            let rows = query
-                .bind(since_ms)
-                .fetch_all(&self.pool)
-                .await
-                .context("reading source addresses")?;
-            for row in rows {
-                found.push(TrailAddressRow {
-                    identity_key: row
-                        .try_get("identity_key")
-                        .context("reading source addresses")?,
-                    source: row.try_get("source").context("reading source addresses")?,
-                    secret: row.try_get("secret").context("reading source addresses")?,
-                    address: row.try_get("address").context("reading source addresses")?,
-                });
+                let group = (|| -> Result<TrailReadGroup, sqlx::Error> {
+                    let kind: String = row.try_get("secret_kind")?;
+                    Ok(TrailReadGroup {
+                        identity_id: row.try_get("identity_id")?,
+                        source: kind.strip_prefix("secret:").unwrap_or(&kind).to_string(),
+                        secret: row.try_get("secret")?,
+                        address: row.try_get("address")?,
+                        operations: row.try_get("operations")?,
+                        first_seen: row.try_get("first_seen")?,
+                        last_seen: row.try_get("last_seen")?,
+                        reads: row.try_get("reads")?,
+                        denied: row.try_get("denied")?,
+                    })
+                })()
+                .context("reading secret accesses")?;
+                found.push(group);
             }
         }
         Ok(found)

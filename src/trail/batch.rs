@@ -1,17 +1,20 @@
 //! Accesses aggregated in memory before one write: per (identity key, source, secret,
-//! UTC day) the operations, first/last seen and counts; the distinct source addresses;
-//! the names each identity key was seen under. Sorted maps, so that concurrent writers
-//! (PostgreSQL) lock rows in one order.
+//! UTC day, source address) the operations, first/last seen and counts, and the names
+//! each identity key was seen under. The writer turns the strings into term ids and
+//! writes the rows sorted by id, so that concurrent writers (PostgreSQL) lock rows in
+//! one order.
 
 use super::event::{day_of, Outcome, SecretAccess, Source};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccessKey {
     pub identity_key: String,
     pub source: Source,
     pub secret: String,
     pub day: i64,
+    /// Where the request came from, when the trail says.
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +26,20 @@ pub struct AccessAgg {
     pub denied: i64,
 }
 
+impl AccessAgg {
+    /// Fold `other` (a later or earlier part of the same key's accesses) into this.
+    pub fn merge(&mut self, other: &AccessAgg) {
+        self.operations |= other.operations;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.reads += other.reads;
+        self.denied += other.denied;
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub access: BTreeMap<AccessKey, AccessAgg>,
-    /// (identity key, source, secret, address) → last seen.
-    pub addresses: BTreeMap<(String, Source, String, String), i64>,
+    pub access: HashMap<AccessKey, AccessAgg>,
     /// identity key → (source, {(kind, value)}).
     pub names: BTreeMap<String, (Source, BTreeSet<(String, String)>)>,
     /// Successful reads and denied attempts added.
@@ -43,18 +55,6 @@ impl Batch {
     /// [`Batch::add`] of an access the caller gives away (its strings are moved into
     /// the batch, not copied).
     pub fn take(&mut self, access: SecretAccess) {
-        if let Some(address) = access.address {
-            let last = self
-                .addresses
-                .entry((
-                    access.principal.key.clone(),
-                    access.source,
-                    access.secret.clone(),
-                    address,
-                ))
-                .or_insert(access.at_ms);
-            *last = (*last).max(access.at_ms);
-        }
         let names = match self.names.get_mut(&access.principal.key) {
             Some((_, names)) => names,
             None => {
@@ -70,34 +70,30 @@ impl Batch {
                 names.insert(name);
             }
         }
-        let key = AccessKey {
-            identity_key: access.principal.key,
-            source: access.source,
-            secret: access.secret,
-            day: day_of(access.at_ms),
-        };
         let (reads, denied) = match access.outcome {
             Outcome::Read => (1, 0),
             Outcome::Denied => (0, 1),
         };
         self.reads += reads as u64;
         self.denied += denied as u64;
+        let agg = AccessAgg {
+            operations: access.operation.bit(),
+            first_seen: access.at_ms,
+            last_seen: access.at_ms,
+            reads,
+            denied,
+        };
+        let key = AccessKey {
+            identity_key: access.principal.key,
+            source: access.source,
+            secret: access.secret,
+            day: day_of(access.at_ms),
+            address: access.address,
+        };
         self.access
             .entry(key)
-            .and_modify(|agg| {
-                agg.operations |= access.operation.bit();
-                agg.first_seen = agg.first_seen.min(access.at_ms);
-                agg.last_seen = agg.last_seen.max(access.at_ms);
-                agg.reads += reads;
-                agg.denied += denied;
-            })
-            .or_insert(AccessAgg {
-                operations: access.operation.bit(),
-                first_seen: access.at_ms,
-                last_seen: access.at_ms,
-                reads,
-                denied,
-            });
+            .and_modify(|known| known.merge(&agg))
+            .or_insert(agg);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,7 +9,7 @@ use super::cloudtrail::parse_record;
 use super::logfile::file_id;
 use super::report::IngestReport;
 use super::{Progress, TrailError};
-use crate::store::{Store, TrailCursor};
+use crate::store::{Store, TrailCursor, TrailTerms};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -133,7 +133,9 @@ async fn ingest_file(
         line: 0,
         state: "{}".into(),
     };
-    store.trail_commit(&batch, Some(&cursor)).await?;
+    store
+        .trail_commit(&batch, Some(&cursor), &mut TrailTerms::default())
+        .await?;
     report.reads_indexed += batch.reads;
     report.denied += batch.denied;
     Ok(())

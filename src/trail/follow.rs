@@ -11,10 +11,10 @@
 //!   taken when it was read: read again from 0.
 
 use super::batch::Batch;
-use super::logfile::{find_by_id, LogFile, ReadLine, HEAD_BYTES};
+use super::chunk::{parse_chunk, threads, Parsed};
+use super::logfile::{find_by_id, LogFile, HEAD_BYTES};
 use super::pairing::{Pairer, STALE_MS};
 use super::report::IngestReport;
-use super::vault::parse_line;
 use super::writer::Committer;
 use super::{Progress, TrailError};
 use crate::store::{Store, TrailCursor};
@@ -41,6 +41,8 @@ pub struct FollowOptions {
     pub poll: Duration,
     /// Stop after this many lines (a partial run; the next one resumes).
     pub stop_after_lines: Option<u64>,
+    /// Threads parsing each batch (default: the machine's cores, at most 8).
+    pub parse_threads: usize,
 }
 
 impl Default for FollowOptions {
@@ -51,6 +53,7 @@ impl Default for FollowOptions {
             follow: false,
             poll: Duration::from_millis(250),
             stop_after_lines: None,
+            parse_threads: threads(),
         }
     }
 }
@@ -81,6 +84,7 @@ struct Follower<'a> {
     batch: Batch,
     report: IngestReport,
     lines_this_run: u64,
+    /// The lines of the batch being read.
     buf: Vec<u8>,
     accesses: Vec<crate::trail::event::SecretAccess>,
     /// (file id, offset) of the last commit: an idle poll writes nothing.
@@ -107,7 +111,7 @@ pub async fn ingest_vault_file(
         batch: Batch::default(),
         report: IngestReport::default(),
         lines_this_run: 0,
-        buf: Vec::with_capacity(8192),
+        buf: Vec::new(),
         accesses: Vec::new(),
         committed: None,
     };
@@ -325,22 +329,21 @@ impl Follower<'_> {
             limit = limit.min(stop.saturating_sub(self.lines_this_run));
         }
         let start = log.offset;
+        let first_line = log.line;
         let byte_limit = self.options.batch_bytes.max(1);
-        let mut read = 0;
-        let mut eof = false;
-        while read < limit && log.offset - start < byte_limit {
-            match log
-                .next_line(&mut self.buf, final_read)
-                .map_err(|source| io(log, source))?
-            {
-                ReadLine::Eof => {
-                    eof = true;
-                    break;
+        self.buf.clear();
+        let (read, eof) = log
+            .read_lines(&mut self.buf, byte_limit, limit, final_read)
+            .map_err(|source| io(log, source))?;
+        let path = log.path.display().to_string();
+        for parsed in parse_chunk(&self.buf, first_line, self.options.parse_threads) {
+            match parsed {
+                Parsed::Entry(entry) => {
+                    self.report.records += 1;
+                    self.state.pairer.feed(entry, &mut self.accesses);
                 }
-                ReadLine::Line(number) => {
-                    read += 1;
-                    self.line(&log.path, number);
-                }
+                Parsed::Answered => self.report.records += 1,
+                Parsed::Malformed { line, reason } => self.report.malformed(&path, line, reason),
             }
         }
         self.lines_this_run += read;
@@ -349,21 +352,6 @@ impl Follower<'_> {
         self.progress.advance(log.offset - start);
         self.take_accesses();
         Ok(eof)
-    }
-
-    fn line(&mut self, path: &Path, number: u64) {
-        if self.buf.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        match parse_line(&self.buf) {
-            Ok(entry) => {
-                self.report.records += 1;
-                self.state.pairer.feed(entry, &mut self.accesses);
-            }
-            Err(reason) => self
-                .report
-                .malformed(&path.display().to_string(), number, reason),
-        }
     }
 
     fn take_accesses(&mut self) {

@@ -35,14 +35,6 @@ pub fn file_id(meta: &std::fs::Metadata) -> String {
     format!("len:{}", meta.len())
 }
 
-/// What one read gave.
-pub enum ReadLine {
-    /// A complete line (without its newline), with its 1-based number.
-    Line(u64),
-    /// Nothing complete left for now.
-    Eof,
-}
-
 impl LogFile {
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let file = File::open(path)?;
@@ -72,33 +64,41 @@ impl LogFile {
         Ok(())
     }
 
-    /// Read the next complete line into `buf` (cleared first, newline stripped). A
-    /// trailing line without its newline is consumed only when `final_read` is set and
-    /// it is a complete JSON value (the writer is done with it).
-    pub fn next_line(&mut self, buf: &mut Vec<u8>, final_read: bool) -> std::io::Result<ReadLine> {
-        buf.clear();
-        let n = self.reader.read_until(b'\n', buf)?;
-        if n == 0 {
-            return Ok(ReadLine::Eof);
-        }
-        if buf.last() != Some(&b'\n') {
-            let complete =
-                final_read && serde_json::from_slice::<serde::de::IgnoredAny>(buf).is_ok();
-            if !complete {
-                // Not written to the end yet: read it again next time.
-                self.reader.seek(SeekFrom::Start(self.offset))?;
-                buf.clear();
-                return Ok(ReadLine::Eof);
+    /// Append complete lines to `buf` (newlines kept) until `max_lines` lines or at
+    /// least `max_bytes` bytes were read, or the end of what is written; returns the
+    /// lines read and whether the end was reached. A trailing line without its
+    /// newline is taken only when `final_read` is set and it is a complete JSON value
+    /// (the writer is done with it).
+    pub fn read_lines(
+        &mut self,
+        buf: &mut Vec<u8>,
+        max_bytes: u64,
+        max_lines: u64,
+        final_read: bool,
+    ) -> std::io::Result<(u64, bool)> {
+        let start = self.offset;
+        let mut lines = 0;
+        while lines < max_lines && self.offset - start < max_bytes {
+            let before = buf.len();
+            let n = self.reader.read_until(b'\n', buf)?;
+            if n == 0 {
+                return Ok((lines, true));
             }
-        } else {
-            buf.pop();
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
+            if buf.last() != Some(&b'\n') {
+                let complete = final_read
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(&buf[before..]).is_ok();
+                if !complete {
+                    // Not written to the end yet: read it again next time.
+                    self.reader.seek(SeekFrom::Start(self.offset))?;
+                    buf.truncate(before);
+                    return Ok((lines, true));
+                }
             }
+            self.offset += n as u64;
+            self.line += 1;
+            lines += 1;
         }
-        self.offset += n as u64;
-        self.line += 1;
-        Ok(ReadLine::Line(self.line))
+        Ok((lines, false))
     }
 
     /// SHA-256 (hex) of the first `len` bytes, or None when the file is shorter.

@@ -3,7 +3,8 @@
 //! secret-access index (`store::trail`), which the query answers from.
 //!
 //! - `event` — what a parser yields ([`event::SecretAccess`]); HMAC'd values
-//! - `vault` — one Vault audit line → entry (+ access); `pairing` — request/response
+//! - `vault` — one Vault audit line → entry (+ access); `chunk` — a chunk of lines
+//!   parsed on several threads; `pairing` — request/response
 //! - `logfile` — one log file read line by line from an offset; `follow` — the
 //!   resumable `tail -F` of a Vault file device log (rotation, truncation)
 //! - `socket` — the Vault socket audit device (TCP)
@@ -15,6 +16,7 @@
 //! - `matching` — email → candidate names; `query` — the answer from the index
 
 pub mod batch;
+pub mod chunk;
 pub mod cloudtrail;
 pub mod cloudtrail_files;
 pub mod event;

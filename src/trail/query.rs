@@ -1,6 +1,7 @@
 //! Which secrets an identity read since a time, answered from the index: the email's
-//! candidate names (see `matching`) → identity keys → the day rows since then, merged
-//! per (source, secret).
+//! candidate names (see `matching`) → identity keys → their term ids → the day rows
+//! since then, summed per identity, secret and address by the database and merged per
+//! (source, secret) here.
 
 use super::event::{day_of, Operation};
 use super::matching::candidates;
@@ -94,10 +95,10 @@ pub async fn secret_access(
         .into_iter()
         .collect();
     let since_day = day_of(since_ms);
-    let rows = store.trail_access_rows(&keys, since_day).await?;
-    let addresses = store
-        .trail_address_rows(&keys, since_day * 86_400_000)
-        .await?;
+    let ids = store.trail_identity_ids(&keys).await?;
+    let key_of: BTreeMap<i64, String> = ids.iter().cloned().collect();
+    let id_list: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
+    let groups = store.trail_read_groups(&id_list, since_day).await?;
     let mut how: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for m in &matches {
         how.entry(m.identity_key.as_str())
@@ -114,30 +115,28 @@ pub async fn secret_access(
         keys: BTreeSet<String>,
     }
     let mut merged: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    for row in rows {
-        let acc = merged
-            .entry((row.source.clone(), row.secret.clone()))
-            .or_insert(Acc {
-                operations: 0,
-                first: i64::MAX,
-                last: i64::MIN,
-                count: 0,
-                denied: 0,
-                addresses: BTreeSet::new(),
-                keys: BTreeSet::new(),
-            });
-        acc.operations |= row.operations;
-        acc.first = acc.first.min(row.first_seen);
-        acc.last = acc.last.max(row.last_seen);
-        acc.count += row.reads;
-        acc.denied += row.denied;
-        acc.keys.insert(row.identity_key);
-    }
-    for address in addresses {
-        if let Some(acc) = merged.get_mut(&(address.source, address.secret)) {
-            if acc.keys.contains(&address.identity_key) {
-                acc.addresses.insert(address.address);
+    for group in groups {
+        let acc = merged.entry((group.source, group.secret)).or_insert(Acc {
+            operations: 0,
+            first: i64::MAX,
+            last: i64::MIN,
+            count: 0,
+            denied: 0,
+            addresses: BTreeSet::new(),
+            keys: BTreeSet::new(),
+        });
+        acc.operations |= group.operations;
+        acc.first = acc.first.min(group.first_seen);
+        acc.last = acc.last.max(group.last_seen);
+        acc.count += group.reads;
+        acc.denied += group.denied;
+        if let Some(key) = key_of.get(&group.identity_id) {
+            if !acc.keys.contains(key) {
+                acc.keys.insert(key.clone());
             }
+        }
+        if let Some(address) = group.address {
+            acc.addresses.insert(address);
         }
     }
     let secrets = merged

@@ -9,7 +9,7 @@
 use super::batch::Batch;
 use super::pairing::Pairer;
 use super::vault::parse_line;
-use crate::store::Store;
+use crate::store::{Store, TrailTerms};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +72,7 @@ async fn connection(
     let mut reader = BufReader::with_capacity(1 << 16, stream);
     let mut pairer = Pairer::default();
     let mut batch = Batch::default();
+    let mut terms = TrailTerms::default();
     let mut accesses = Vec::new();
     let mut buf = Vec::with_capacity(8192);
     let mut pending_lines = 0usize;
@@ -83,7 +84,7 @@ async fn connection(
         let read = tokio::select! {
             read = read_line(&mut reader, &mut buf) => read,
             _ = tick.tick() => {
-                flush(&store, &mut batch, &stats).await;
+                flush(&store, &mut batch, &mut terms, &stats).await;
                 pending_lines = 0;
                 continue;
             }
@@ -121,7 +122,7 @@ async fn connection(
         }
         pending_lines += 1;
         if pending_lines >= BATCH_LINES {
-            flush(&store, &mut batch, &stats).await;
+            flush(&store, &mut batch, &mut terms, &stats).await;
             pending_lines = 0;
         }
     }
@@ -130,7 +131,7 @@ async fn connection(
     for access in accesses.drain(..) {
         batch.add(&access);
     }
-    flush(&store, &mut batch, &stats).await;
+    flush(&store, &mut batch, &mut terms, &stats).await;
     tracing::info!(%peer, lines = line_no, "vault audit socket disconnected");
 }
 
@@ -157,12 +158,12 @@ async fn read_line(reader: &mut BufReader<TcpStream>, buf: &mut Vec<u8>) -> std:
     }
 }
 
-async fn flush(store: &Store, batch: &mut Batch, stats: &SocketStats) {
+async fn flush(store: &Store, batch: &mut Batch, terms: &mut TrailTerms, stats: &SocketStats) {
     if batch.is_empty() {
         return;
     }
     // A failed write is retried with the next flush: the batch is kept.
-    match store.trail_commit(batch, None).await {
+    match store.trail_commit(batch, None, terms).await {
         Ok(()) => {
             stats
                 .reads_indexed

@@ -76,6 +76,68 @@ struct Request<'a> {
 /// Parse one line. `Err` is the reason the line is malformed (not JSON, not an audit
 /// entry); a well-formed line that records no secret access has `access: None`.
 pub fn parse_line(line: &[u8]) -> Result<Entry, String> {
+    parse_raw(line).map(RawEntry::into_entry)
+}
+
+/// A parsed line whose strings still borrow from the line: what [`parse_line`] gives
+/// before anything is copied. A reader that sees the response of a request can drop
+/// the request's `RawEntry` without building its access.
+pub struct RawEntry<'a> {
+    pub kind: EntryKind,
+    pub at_ms: i64,
+    auth: Option<Auth<'a>>,
+    request: Request<'a>,
+    denied: bool,
+}
+
+impl<'a> RawEntry<'a> {
+    /// `request.id`: a request line and its response line share it.
+    pub fn request_id(&self) -> &str {
+        self.request.id.as_deref().unwrap_or_default()
+    }
+
+    /// The entry, with the access it records and all the principal's names.
+    pub fn into_entry(self) -> Entry {
+        self.into_entry_with(|_| true)
+    }
+
+    /// The entry, with the access it records; the principal's names only when
+    /// `with_names(identity key)` says so (false: the reader already gave them for
+    /// this identity key, and building them again would only be thrown away).
+    pub fn into_entry_with(self, with_names: impl FnOnce(&str) -> bool) -> Entry {
+        let access = classify(&self.request).and_then(|(secret, operation)| {
+            let auth = self.auth.as_ref()?;
+            let key = principal_key(auth)?;
+            let names = if with_names(&key) {
+                principal_names(auth)
+            } else {
+                Vec::new()
+            };
+            Some(SecretAccess {
+                source: Source::Vault,
+                principal: Principal { key, names },
+                secret,
+                operation,
+                at_ms: self.at_ms,
+                address: plain(self.request.remote_address.as_deref()).map(str::to_string),
+                outcome: if self.denied {
+                    Outcome::Denied
+                } else {
+                    Outcome::Read
+                },
+            })
+        });
+        Entry {
+            kind: self.kind,
+            request_id: self.request_id().to_string(),
+            at_ms: self.at_ms,
+            access,
+        }
+    }
+}
+
+/// Parse one line without copying its strings; `Err` as [`parse_line`].
+pub fn parse_raw(line: &[u8]) -> Result<RawEntry<'_>, String> {
     let parsed: Line = serde_json::from_slice(line).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => format!("not an audit entry: {e}"),
         _ => format!("not JSON: {e}"),
@@ -95,33 +157,17 @@ pub fn parse_line(line: &[u8]) -> Result<Entry, String> {
     let at_ms = parse_time_ms(time)
         .ok_or_else(|| format!("`time` `{}` is not an RFC 3339 time", truncate(time)))?;
     let request = parsed.request.ok_or("no `request` object")?;
-    let request_id = request.id.as_deref().unwrap_or_default().to_string();
     let denied = match &parsed.error {
         None | Some(serde_json::Value::Null) => false,
         Some(serde_json::Value::String(s)) => !s.is_empty(),
         Some(_) => true,
     };
-    let access = classify(&request).and_then(|(secret, operation)| {
-        let principal = principal(parsed.auth.as_ref()?)?;
-        Some(SecretAccess {
-            source: Source::Vault,
-            principal,
-            secret,
-            operation,
-            at_ms,
-            address: plain(request.remote_address.as_deref()).map(str::to_string),
-            outcome: if denied {
-                Outcome::Denied
-            } else {
-                Outcome::Read
-            },
-        })
-    });
-    Ok(Entry {
+    Ok(RawEntry {
         kind,
-        request_id,
         at_ms,
-        access,
+        auth: parsed.auth,
+        request,
+        denied,
     })
 }
 
@@ -185,14 +231,18 @@ fn classify(request: &Request) -> Option<(String, Operation)> {
 }
 
 /// The identity behind a request: keyed by entity id, else by display name.
-fn principal(auth: &Auth) -> Option<Principal> {
+fn principal_key(auth: &Auth) -> Option<String> {
     let entity_id = plain(auth.entity_id.as_deref());
     let display_name = plain(auth.display_name.as_deref());
-    let key = match (entity_id, display_name) {
-        (Some(id), _) => format!("vault:entity:{id}"),
-        (None, Some(name)) => format!("vault:display_name:{name}"),
-        (None, None) => return None,
-    };
+    match (entity_id, display_name) {
+        (Some(id), _) => Some(format!("vault:entity:{id}")),
+        (None, Some(name)) => Some(format!("vault:display_name:{name}")),
+        (None, None) => None,
+    }
+}
+
+/// Every name the identity behind a request goes by (lower-cased).
+fn principal_names(auth: &Auth) -> Vec<(String, String)> {
     let mut names: Vec<(String, String)> = Vec::with_capacity(5);
     let mut add = |kind: &str, value: &str| {
         let value = value.to_lowercase();
@@ -200,10 +250,10 @@ fn principal(auth: &Auth) -> Option<Principal> {
             names.push((kind.to_string(), value));
         }
     };
-    if let Some(id) = entity_id {
+    if let Some(id) = plain(auth.entity_id.as_deref()) {
         add(name_kind::ENTITY_ID, id);
     }
-    if let Some(name) = display_name {
+    if let Some(name) = plain(auth.display_name.as_deref()) {
         add(name_kind::DISPLAY_NAME, name);
         // `<auth mount>-<alias name>`: oidc-alice@example.com, userpass-bob.
         if let Some((_, login)) = name.split_once('-') {
@@ -219,7 +269,7 @@ fn principal(auth: &Auth) -> Option<Principal> {
             }
         }
     }
-    Some(Principal { key, names })
+    names
 }
 
 #[cfg(test)]

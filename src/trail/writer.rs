@@ -6,11 +6,12 @@
 //! them again from the last committed cursor — nothing is counted twice.
 //!
 //! Names (`trail_identity_names`) are only ever added, so the ones this writer has
-//! already committed are not written again (a bounded set, forgotten when full).
+//! already committed are not written again (a bounded set, forgotten when full); the
+//! same goes for the ids of identity keys, secrets and addresses (`TrailTerms`).
 
 use super::batch::Batch;
 use super::TrailError;
-use crate::store::{Store, TrailCursor};
+use crate::store::{Store, TrailCursor, TrailTerms};
 use std::collections::HashSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -63,9 +64,12 @@ impl Committer {
         let (tx, mut rx) = mpsc::channel::<Job>(1);
         let task = tokio::spawn(async move {
             let mut known = KnownNames::default();
+            let mut terms = TrailTerms::default();
             while let Some((mut batch, cursor)) = rx.recv().await {
                 known.skip_known(&mut batch);
-                store.trail_commit(&batch, cursor.as_ref()).await?;
+                store
+                    .trail_commit(&batch, cursor.as_ref(), &mut terms)
+                    .await?;
                 known.committed(&batch);
             }
             Ok(())
