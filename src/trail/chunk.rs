@@ -92,10 +92,27 @@ fn split(chunk: &[u8], first_line: u64, threads: usize) -> Vec<(&[u8], u64)> {
     parts
 }
 
+/// The lines of `part`, each with its `\n` (the last one perhaps without): found with
+/// `memchr` (a byte-by-byte split was an eighth of an ingest's time).
+fn lines(part: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', part);
+    std::iter::from_fn(move || {
+        let end = match ends.next() {
+            Some(newline) => newline + 1,
+            None if start < part.len() => part.len(),
+            None => return None,
+        };
+        let line = &part[start..end];
+        start = end;
+        Some(line)
+    })
+}
+
 fn parse_part(part: &[u8], first_line: u64) -> Vec<Parsed> {
     // Every line parsed, its strings still borrowed from the chunk.
     let mut raws = Vec::with_capacity(part.len() / 1024 + 1);
-    for (number, line) in (first_line + 1..).zip(part.split_inclusive(|b| *b == b'\n')) {
+    for (number, line) in (first_line + 1..).zip(lines(part)) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {

@@ -25,8 +25,11 @@ use tokio::sync::watch;
 
 /// Default cap of lines per commit.
 pub const DEFAULT_BATCH_LINES: usize = 200_000;
-/// Default bytes of log per commit (16 MiB).
-pub const DEFAULT_BATCH_BYTES: u64 = 16 << 20;
+/// Default bytes of log per commit (64 MiB): the index's pages a commit rewrites are
+/// shared by more reads the larger the commit (see BENCHMARKS.md).
+pub const DEFAULT_BATCH_BYTES: u64 = 64 << 20;
+/// Bytes of log read and parsed at a time (a batch is one or more chunks).
+const READ_CHUNK_BYTES: u64 = 16 << 20;
 
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
@@ -329,28 +332,43 @@ impl Follower<'_> {
             limit = limit.min(stop.saturating_sub(self.lines_this_run));
         }
         let start = log.offset;
-        let first_line = log.line;
         let byte_limit = self.options.batch_bytes.max(1);
-        self.buf.clear();
-        let (read, eof) = log
-            .read_lines(&mut self.buf, byte_limit, limit, final_read)
-            .map_err(|source| io(log, source))?;
         let path = log.path.display().to_string();
-        for parsed in parse_chunk(&self.buf, first_line, self.options.parse_threads) {
-            match parsed {
-                Parsed::Entry(entry) => {
-                    self.report.records += 1;
-                    self.state.pairer.feed(entry, &mut self.accesses);
+        let mut read = 0;
+        let mut eof = false;
+        // In chunks of at most READ_CHUNK_BYTES: memory holds one chunk of log and the
+        // batch's aggregated rows, however large the batch.
+        while read < limit && log.offset - start < byte_limit {
+            let first_line = log.line;
+            let before = log.offset;
+            let chunk_limit = (byte_limit - (log.offset - start)).min(READ_CHUNK_BYTES);
+            self.buf.clear();
+            let (lines, at_end) = log
+                .read_lines(&mut self.buf, chunk_limit, limit - read, final_read)
+                .map_err(|source| io(log, source))?;
+            for parsed in parse_chunk(&self.buf, first_line, self.options.parse_threads) {
+                match parsed {
+                    Parsed::Entry(entry) => {
+                        self.report.records += 1;
+                        self.state.pairer.feed(entry, &mut self.accesses);
+                    }
+                    Parsed::Answered => self.report.records += 1,
+                    Parsed::Malformed { line, reason } => {
+                        self.report.malformed(&path, line, reason)
+                    }
                 }
-                Parsed::Answered => self.report.records += 1,
-                Parsed::Malformed { line, reason } => self.report.malformed(&path, line, reason),
+            }
+            self.take_accesses();
+            read += lines;
+            self.progress.advance(log.offset - before);
+            if at_end {
+                eof = true;
+                break;
             }
         }
         self.lines_this_run += read;
         self.report.lines += read;
         self.report.bytes += log.offset - start;
-        self.progress.advance(log.offset - start);
-        self.take_accesses();
         Ok(eof)
     }
 

@@ -50,6 +50,9 @@ struct Args {
     /// Also ingest with the former settings (5,000 lines per commit), for comparison.
     #[arg(long)]
     baseline: bool,
+    /// MiB of log per commit (default: the ingest's default).
+    #[arg(long)]
+    batch_mib: Option<u64>,
 }
 
 const USERS: u64 = 1_000;
@@ -309,7 +312,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
     let url = format!("sqlite://{}", dir.path().join("ingest.db").display());
-    let options = FollowOptions::default();
+    let mut options = FollowOptions::default();
+    if let Some(mib) = args.batch_mib {
+        options.batch_bytes = mib.max(1) << 20;
+    }
     let (store, sqlite_secs) = ingest("SQLite", &url, &log, bytes, &options).await?;
     let t = Instant::now();
     let answer = secret_access(&store, "user42@example.com", since).await?;
