@@ -102,6 +102,9 @@ pub struct AutoRotateSection {
     /// How long the old access key stays active after the new one is in Vault
     /// (default `24h`); then it is deactivated.
     pub aws_key_grace: String,
+    /// Cron schedule of the job that deactivates old access keys whose grace period
+    /// has passed (default every five minutes; fired once across replicas).
+    pub key_deactivation_schedule: String,
     /// Push the new value into the GitHub Actions secrets a Vault secret names
     /// (`custom_metadata.github_actions_secrets`) through `[connectors.github]`.
     pub github_actions: bool,
@@ -115,6 +118,7 @@ impl Default for AutoRotateSection {
             charset: "urlsafe".into(),
             aws_iam_keys: false,
             aws_key_grace: "24h".into(),
+            key_deactivation_schedule: crate::rotations::keys::DEFAULT_SCHEDULE.into(),
             github_actions: false,
         }
     }

@@ -308,6 +308,7 @@ async fn pages_show_runs_rotations_and_drills_escaped() {
                     last_reminded_at: None,
                     created_at: now,
                     updated_at: now,
+                    auto_attempt: None,
                 },
                 |_| Vec::new(),
             )

@@ -215,6 +215,7 @@ async fn seed(server: &Server) -> (String, usize) {
                 last_reminded_at: None,
                 created_at: now,
                 updated_at: now,
+                auto_attempt: None,
             },
             |_| Vec::new(),
         )

@@ -425,6 +425,7 @@ async fn overdue_rotations_are_reminded_then_escalated() {
             last_reminded_at: None,
             created_at: now - 25 * hour,
             updated_at: now - 25 * hour,
+            auto_attempt: None,
         };
         store.schedule_rotation(&row, |_| Vec::new()).await.unwrap();
         assert_eq!(

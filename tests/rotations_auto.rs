@@ -580,3 +580,216 @@ async fn a_user_with_two_keys_leaves_the_rotation_open_with_the_reason() {
         server.stop().await;
     }
 }
+
+/// The key-deactivation job runs on `trail.auto_rotate.key_deactivation_schedule`; a
+/// schedule that is not cron is refused, naming the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_deactivation_job_follows_its_configured_schedule() {
+    let w = world().await;
+    let db = sqlite_db();
+    let dir = tempfile::tempdir().unwrap();
+    let store = leaver::store::Store::connect(&db.url, 2).await.unwrap();
+    let mut config = config(&w, &db.url, dir.path());
+    assert_eq!(
+        config.trail.auto_rotate.key_deactivation_schedule,
+        "*/5 * * * *"
+    );
+    config.trail.auto_rotate.key_deactivation_schedule = "17 3 * * *".into();
+    let job = leaver::rotations::keys::deactivation_job(&store, &config)
+        .unwrap()
+        .expect("a job, [connectors.aws_iam] being configured");
+    assert_eq!(job.schedule_text, "17 3 * * *");
+    let day = 86_400_000;
+    let next = job.next_after(10 * day).unwrap();
+    assert_eq!(next, 10 * day + 3 * 3_600_000 + 17 * 60_000);
+
+    config.trail.auto_rotate.key_deactivation_schedule = "every tuesday".into();
+    let error = leaver::rotations::keys::deactivation_job(&store, &config)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("trail.auto_rotate.key_deactivation_schedule"),
+        "{error}"
+    );
+    store.close().await;
+}
+
+/// Rotations whose automatic attempt was interrupted (the process died) are finished
+/// from the journal the attempt left, by the next run that reaches them: one whose
+/// Vault write had happened is verified and its mirror written, not rotated again;
+/// one that had only created an IAM key has that key deleted and is rotated afresh;
+/// one another run started moments ago is left to that run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_automatic_rotations_are_finished_from_their_journal() {
+    for db in databases().await {
+        let kind = db.kind;
+        let dir = tempfile::tempdir().unwrap();
+        let w = world().await;
+        let root = w.vault.root();
+        root.add_kv_mount("secret");
+        let mount = "secret";
+        let npm = NPM.split_once('/').unwrap().1;
+        root.put_kv(mount, npm, &[("token", NPM_TOKEN)]);
+        root.set_kv_custom_metadata(
+            mount,
+            npm,
+            &[("github_actions_secrets", "acme/api:NPM_TOKEN")],
+        );
+        let signing = SIGNING.split_once('/').unwrap().1;
+        root.put_kv(mount, signing, &[("signing_key", SIGNING_KEY)]);
+        let account = w.iam.account();
+        account.create_user("ci-deployer", &[]);
+        let (old_key, old_secret) = account.add_access_key("ci-deployer").unwrap();
+        let deployer = DEPLOYER.split_once('/').unwrap().1;
+        root.put_kv(
+            mount,
+            deployer,
+            &[
+                ("access_key_id", &old_key),
+                ("secret_access_key", &old_secret),
+            ],
+        );
+        root.set_kv_custom_metadata(mount, deployer, &[("aws_iam_user", "ci-deployer")]);
+
+        // A first offboarding opens the three rotations (automatic rotation off).
+        let mut manual = config(&w, &db.url, dir.path());
+        manual.trail.auto_rotate.vault_kv = false;
+        manual.trail.auto_rotate.aws_iam_keys = false;
+        manual.trail.auto_rotate.github_actions = false;
+        let server = Server::start(App::build(manual).await.unwrap()).await;
+        let store = server.app.store.clone();
+        ingest_reads(
+            &store,
+            dir.path(),
+            "ivan@example.com",
+            &[NPM, SIGNING, DEPLOYER],
+        )
+        .await;
+        let run = offboard(&server, "ivan@example.com", "auto-ivan").await;
+        assert_eq!(run["status"], "completed", "{kind}: {run:#}");
+        let all = rotations(&server).await;
+        let id = |secret: &str| by_secret(&all, secret)["id"].as_str().unwrap().to_string();
+        server.stop().await;
+
+        // What three attempts left when their processes died: NPM written to Vault
+        // (version 2) but not yet mirrored; an IAM key created but not yet in Vault;
+        // SIGNING just started by another run.
+        let long_ago = chrono::Utc::now().timestamp_millis() - 20 * 60 * 1000;
+        let written_before_the_crash = "npm_written-before-the-crash-51c0";
+        assert_eq!(
+            root.put_kv(mount, npm, &[("token", written_before_the_crash)]),
+            2
+        );
+        let (orphan_key, _) = account.add_access_key("ci-deployer").unwrap();
+        let journal = |attempt: Value| serde_json::to_string(&attempt).unwrap();
+        for (secret, attempt) in [
+            (
+                NPM,
+                journal(
+                    json!({"run_id": "run-that-died", "started_at": long_ago, "from_version": 1}),
+                ),
+            ),
+            (
+                DEPLOYER,
+                journal(
+                    json!({"run_id": "run-that-died", "started_at": long_ago, "from_version": 1,
+                               "old_access_key_id": old_key, "new_access_key_id": orphan_key}),
+                ),
+            ),
+            (
+                SIGNING,
+                journal(json!({"run_id": "run-still-going",
+                               "started_at": chrono::Utc::now().timestamp_millis(), "from_version": 1})),
+            ),
+        ] {
+            assert!(store
+                .set_auto_attempt(&id(secret), Some(&attempt))
+                .await
+                .unwrap());
+        }
+
+        // The next offboarding that reaches them, with automatic rotation on.
+        let server =
+            Server::start(App::build(config(&w, &db.url, dir.path())).await.unwrap()).await;
+        let store = server.app.store.clone();
+        ingest_reads(
+            &store,
+            dir.path(),
+            "judy@example.com",
+            &[NPM, SIGNING, DEPLOYER],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1100)).await; // GitHub's whole seconds
+        let run = offboard(&server, "judy@example.com", "auto-judy").await;
+        assert_eq!(run["status"], "completed", "{kind}: {run:#}");
+        let all = rotations(&server).await;
+
+        // NPM: finished, not rotated again; the mirror now holds the written value.
+        assert_eq!(by_secret(&all, NPM)["status"], "done", "{kind}: {all:#?}");
+        assert_eq!(root.kv_current_version(mount, npm), Some(2), "{kind}");
+        assert_eq!(
+            w.github
+                .open_actions_secret(&SecretPlace::repo("acme", "api"), "NPM_TOKEN")
+                .as_deref(),
+            Some(written_before_the_crash),
+            "{kind}"
+        );
+        let evidence = store.evidence_for_subject(&id(NPM)).await.unwrap();
+        let done = evidence
+            .iter()
+            .find(|e| e.kind == "rotation.completed")
+            .expect("completed");
+        assert_eq!(done.payload["recovered"], true, "{kind}");
+        assert_eq!(done.payload["from_version"], 1);
+        assert_eq!(done.payload["to_version"], 2);
+        assert_eq!(done.payload["github"][0]["verified"], true);
+
+        // DEPLOYER: the orphan key deleted, then rotated afresh.
+        assert_eq!(by_secret(&all, DEPLOYER)["status"], "done", "{kind}");
+        let pair = root.kv_current_data(mount, deployer).unwrap();
+        let new_key = pair["access_key_id"].clone();
+        let keys: Vec<String> = account
+            .user("ci-deployer")
+            .unwrap()
+            .access_keys
+            .iter()
+            .map(|k| k.id.clone())
+            .collect();
+        assert!(!keys.contains(&orphan_key), "{kind}: {keys:?}");
+        assert!(
+            keys.contains(&old_key) && keys.contains(&new_key),
+            "{kind}: {keys:?}"
+        );
+        assert_ne!(new_key, orphan_key);
+        let evidence = store.evidence_for_subject(&id(DEPLOYER)).await.unwrap();
+        let done = evidence
+            .iter()
+            .find(|e| e.kind == "rotation.completed")
+            .expect("completed");
+        assert_eq!(done.payload["recovered"], false, "{kind}");
+        assert!(
+            done.payload["interrupted"]
+                .to_string()
+                .contains(&format!("deleted the new access key {orphan_key}")),
+            "{kind}: {}",
+            done.payload
+        );
+        assert_eq!(done.payload["aws"]["old_access_key_id"], old_key.as_str());
+        assert_eq!(
+            store.key_deactivations(&id(DEPLOYER)).await.unwrap().len(),
+            1
+        );
+
+        // SIGNING: another run's attempt, moments old: left alone.
+        let signing_row = by_secret(&all, SIGNING);
+        assert_eq!(signing_row["status"], "open", "{kind}");
+        assert_eq!(root.kv_current_version(mount, signing), Some(1));
+        for secret in [NPM, DEPLOYER] {
+            let row = store.get_rotation(&id(secret)).await.unwrap().unwrap();
+            assert_eq!(row.auto_attempt, None, "{kind}: the journal is cleared");
+        }
+        let row = store.get_rotation(&id(SIGNING)).await.unwrap().unwrap();
+        assert!(row.auto_attempt.is_some());
+        server.stop().await;
+    }
+}

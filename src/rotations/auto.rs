@@ -25,7 +25,7 @@ use crate::duration::parse_duration;
 use leaver_connector::ConnectorError;
 use leaver_connector_aws_iam::AwsIamConnector;
 use leaver_connector_github::actions_secrets::ActionsSecrets;
-use leaver_connector_vault::kv::split_kv_path;
+use leaver_connector_vault::kv::{split_kv_path, KvData};
 use leaver_connector_vault::VaultConnector;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
@@ -88,6 +88,50 @@ pub struct AutoDone {
     pub aws: Option<AwsKeyDone>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub github: Vec<GithubDone>,
+    /// Finished from the journal of an interrupted attempt ([`AutoRotator::recover`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+    /// What an interrupted earlier attempt had left, and what was done about it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interrupted: Vec<String>,
+}
+
+/// What [`AutoRotator::recover`] found.
+#[derive(Debug)]
+pub enum Recovery {
+    /// The interrupted attempt had rotated the secret: now verified and finished.
+    Done(AutoDone),
+    /// It had not: nothing of it is left (these notes say what was cleaned up), and
+    /// the secret is to be rotated afresh.
+    NotWritten(Vec<String>),
+}
+
+/// The journal of an automatic rotation in flight, kept with the rotation
+/// (`rotations.auto_attempt`): written once the current version is read and before
+/// anything changes upstream, and again once a new AWS key exists that is not yet in
+/// Vault. Versions and key ids only, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AutoAttempt {
+    /// The run whose step started it: the same run executing the step again means the
+    /// earlier execution is gone (the engine hands a step to one executor at a time).
+    pub run_id: String,
+    /// ms since the epoch.
+    pub started_at: i64,
+    /// The KV v2 version read before anything changed.
+    pub from_version: u64,
+    /// The previous version's `access_key_id` (an IAM key rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_access_key_id: Option<String>,
+    /// The key created for this attempt, not yet known to be in Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_access_key_id: Option<String>,
+}
+
+/// Where a rotation keeps its [`AutoAttempt`].
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync {
+    /// Persist `attempt`; an error stops the rotation (undoing what it changed).
+    async fn record(&self, attempt: &AutoAttempt) -> Result<(), String>;
 }
 
 /// The AWS side of a rotation: key ids only.
@@ -121,7 +165,7 @@ pub struct AutoFailed {
 }
 
 impl AutoFailed {
-    fn new(stage: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(stage: &'static str, message: impl Into<String>) -> Self {
         Self {
             stage,
             message: message.into(),
@@ -217,28 +261,17 @@ impl AutoRotator {
         }
     }
 
-    /// Rotate `secret` (a logical KV v2 path) by `method`.
+    /// Rotate `secret` (a logical KV v2 path) by `method`, keeping `journal` told
+    /// what an interruption would leave behind (see [`AutoAttempt`]).
     pub async fn rotate(
         &self,
         secret: &str,
         metadata: &BTreeMap<String, String>,
         method: &Method,
+        attempt: AutoAttempt,
+        journal: &dyn Journal,
     ) -> Result<AutoDone, AutoFailed> {
-        let vault = self
-            .clients
-            .vault
-            .as_ref()
-            .ok_or_else(|| AutoFailed::new("check", "[connectors.vault] is not configured"))?;
-        let (mount, path) = split_kv_path(secret).ok_or_else(|| {
-            AutoFailed::new("check", format!("{secret} is not a KV v2 path (mount/key)"))
-        })?;
-        let current = vault
-            .kv_read(&mount, &path)
-            .await
-            .map_err(|e| AutoFailed::new("check", e.message))?
-            .ok_or_else(|| {
-                AutoFailed::new("check", format!("{secret}: no readable current version"))
-            })?;
+        let (vault, mount, path, current) = self.read_current(secret, "check").await?;
         let from = current.version;
         let mut changed: Vec<String> = Vec::new();
 
@@ -273,6 +306,19 @@ impl AutoRotator {
         };
         let mirroring =
             mirror::from_metadata(metadata, &new_keys).map_err(|e| AutoFailed::new("check", e))?;
+        let mut attempt = AutoAttempt {
+            from_version: from,
+            old_access_key_id: match method {
+                Method::AwsKey { .. } => current.text(ACCESS_KEY_ID).map(str::to_string),
+                Method::Generated => None,
+            },
+            new_access_key_id: None,
+            ..attempt
+        };
+        journal
+            .record(&attempt)
+            .await
+            .map_err(|e| AutoFailed::new("journal", e))?;
 
         // The new values.
         let mut values: BTreeMap<String, SecretString> = BTreeMap::new();
@@ -286,9 +332,7 @@ impl AutoRotator {
                 }
             }
             Method::AwsKey { user, account } => {
-                let aws = self.clients.aws_iam.as_ref().ok_or_else(|| {
-                    AutoFailed::new("check", "[connectors.aws_iam] is not configured")
-                })?;
+                let aws = self.aws()?;
                 let old = current.text(ACCESS_KEY_ID).map(str::to_string);
                 let created = aws
                     .create_access_key(account.as_deref(), user)
@@ -304,12 +348,18 @@ impl AutoRotator {
                     SecretString::from(created.access_key_id.clone()),
                 );
                 values.insert(SECRET_ACCESS_KEY.into(), created.secret_access_key);
-                aws_done = Some(AwsKeyDone {
+                let done = AwsKeyDone {
                     user: user.clone(),
                     account: account.clone(),
                     new_access_key_id: created.access_key_id,
                     old_access_key_id: old,
-                });
+                };
+                attempt.new_access_key_id = Some(done.new_access_key_id.clone());
+                if let Err(e) = journal.record(&attempt).await {
+                    let failed = AutoFailed::new("journal", e);
+                    return Err(self.fail_with_new_key(failed, &done, &mut changed).await);
+                }
+                aws_done = Some(done);
             }
         }
         for (key, value) in &values {
@@ -324,30 +374,12 @@ impl AutoRotator {
         let written = match vault.kv_write(&mount, &path, data, from).await {
             Ok(v) => v,
             Err(e) => {
-                let mut failed = AutoFailed::new("vault_write", e.message);
-                if let (Some(aws), Some(done)) = (&self.clients.aws_iam, &aws_done) {
+                let failed = AutoFailed::new("vault_write", e.message);
+                return Err(match &aws_done {
                     // Leave the user as it was: the new key is in no one's hands.
-                    match aws
-                        .delete_access_key(
-                            done.account.as_deref(),
-                            &done.user,
-                            &done.new_access_key_id,
-                        )
-                        .await
-                    {
-                        Ok(()) => changed.push(format!(
-                            "deleted the new access key {} again",
-                            done.new_access_key_id
-                        )),
-                        Err(d) => {
-                            failed.message = format!(
-                                "{}; deleting the new access key {} failed too: {}",
-                                failed.message, done.new_access_key_id, d.message
-                            )
-                        }
-                    }
-                }
-                return Err(failed.after(&changed));
+                    Some(done) => self.fail_with_new_key(failed, done, &mut changed).await,
+                    None => failed.after(&changed),
+                });
             }
         };
         changed.push(format!("wrote version {written} of {secret}"));
@@ -389,20 +421,7 @@ impl AutoRotator {
         }
 
         // GitHub: every mirror written and verified.
-        let mut github = Vec::new();
-        if let Some((key, targets)) = &mirroring {
-            let value = values.get(key).ok_or_else(|| {
-                AutoFailed::new("github", format!("no new value for key `{key}`")).after(&changed)
-            })?;
-            for target in targets {
-                let done = self
-                    .push(target, value)
-                    .await
-                    .map_err(|e| AutoFailed::new("github", e.message).after(&changed))?;
-                changed.push(format!("wrote GitHub Actions secret {}", target.label()));
-                github.push(done);
-            }
-        }
+        let github = self.mirror(&mirroring, &values, &mut changed).await?;
         Ok(AutoDone {
             kind: match method {
                 Method::Generated => "generated",
@@ -413,7 +432,219 @@ impl AutoRotator {
             generator: policy.map(|p| p.to_string()),
             aws: aws_done,
             github,
+            recovered: false,
+            interrupted: Vec::new(),
         })
+    }
+
+    /// Finish an interrupted attempt from its journal. When Vault holds a version
+    /// newer than the one the attempt read, the rotation happened (the attempt's write
+    /// was check-and-set on that version): it is verified, the mirrors are written
+    /// again with the current value, and it is reported done. Otherwise nothing of
+    /// the attempt remains but perhaps its new AWS key, which is deleted, and the
+    /// caller rotates afresh.
+    pub async fn recover(
+        &self,
+        secret: &str,
+        metadata: &BTreeMap<String, String>,
+        method: &Method,
+        attempt: &AutoAttempt,
+    ) -> Result<Recovery, AutoFailed> {
+        let (_, _, _, current) = self.read_current(secret, "recover").await?;
+        let mut changed = Vec::new();
+        if current.version <= attempt.from_version {
+            if let (Method::AwsKey { user, account }, Some(key)) =
+                (method, &attempt.new_access_key_id)
+            {
+                let done = AwsKeyDone {
+                    user: user.clone(),
+                    account: account.clone(),
+                    new_access_key_id: key.clone(),
+                    old_access_key_id: None,
+                };
+                let aws = self.aws()?;
+                let keys = aws
+                    .list_access_keys(account.as_deref(), user)
+                    .await
+                    .map_err(|e| AutoFailed::new("recover", e.message))?;
+                if keys.iter().any(|k| &k.access_key_id == key) {
+                    self.undo_new_key(&done, &mut changed).await.map_err(|d| {
+                        AutoFailed::new(
+                            "recover",
+                            format!(
+                                "deleting the access key {key} of the interrupted attempt \
+                                 failed: {d}"
+                            ),
+                        )
+                    })?;
+                }
+            }
+            return Ok(Recovery::NotWritten(changed));
+        }
+        changed.push(format!(
+            "found version {} of {secret}, written by the interrupted attempt",
+            current.version
+        ));
+        let aws = match method {
+            Method::Generated => None,
+            Method::AwsKey { user, account } => {
+                let new_key = current
+                    .text(ACCESS_KEY_ID)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        AutoFailed::new(
+                            "recover",
+                            format!(
+                                "{secret}: version {} has no {ACCESS_KEY_ID}",
+                                current.version
+                            ),
+                        )
+                    })?;
+                let aws = self.aws()?;
+                let keys = aws
+                    .list_access_keys(account.as_deref(), user)
+                    .await
+                    .map_err(|e| AutoFailed::new("aws_verify", e.message).after(&changed))?;
+                if !keys.iter().any(|k| k.access_key_id == new_key && k.active) {
+                    return Err(AutoFailed::new(
+                        "aws_verify",
+                        format!(
+                            "ListAccessKeys({user}) does not show the key {new_key} that Vault \
+                             holds as Active"
+                        ),
+                    )
+                    .after(&changed));
+                }
+                Some(AwsKeyDone {
+                    user: user.clone(),
+                    account: account.clone(),
+                    new_access_key_id: new_key,
+                    old_access_key_id: attempt.old_access_key_id.clone(),
+                })
+            }
+        };
+        // The mirrors may not have been written before the interruption: write the
+        // current value again (the same value twice is harmless).
+        let keys = current.keys();
+        let mirroring =
+            mirror::from_metadata(metadata, &keys).map_err(|e| AutoFailed::new("check", e))?;
+        let mut values: BTreeMap<String, SecretString> = BTreeMap::new();
+        if let Some((key, _)) = &mirroring {
+            if let Some(text) = current.text(key) {
+                values.insert(key.clone(), SecretString::from(text.to_string()));
+            }
+        }
+        let to_version = current.version;
+        drop(current);
+        let github = self.mirror(&mirroring, &values, &mut changed).await?;
+        Ok(Recovery::Done(AutoDone {
+            kind: match method {
+                Method::Generated => "generated",
+                Method::AwsKey { .. } => "aws_iam_key",
+            },
+            from_version: attempt.from_version,
+            to_version,
+            generator: None,
+            aws,
+            github,
+            recovered: true,
+            interrupted: changed,
+        }))
+    }
+
+    fn aws(&self) -> Result<&AwsIamConnector, AutoFailed> {
+        self.clients
+            .aws_iam
+            .as_deref()
+            .ok_or_else(|| AutoFailed::new("check", "[connectors.aws_iam] is not configured"))
+    }
+
+    /// The Vault client, the secret's mount and path, and its current version (a
+    /// failure is of `stage`).
+    async fn read_current(
+        &self,
+        secret: &str,
+        stage: &'static str,
+    ) -> Result<(&VaultConnector, String, String, KvData), AutoFailed> {
+        let vault = self
+            .clients
+            .vault
+            .as_ref()
+            .ok_or_else(|| AutoFailed::new("check", "[connectors.vault] is not configured"))?;
+        let (mount, path) = split_kv_path(secret).ok_or_else(|| {
+            AutoFailed::new("check", format!("{secret} is not a KV v2 path (mount/key)"))
+        })?;
+        let current = vault
+            .kv_read(&mount, &path)
+            .await
+            .map_err(|e| AutoFailed::new(stage, e.message))?
+            .ok_or_else(|| {
+                AutoFailed::new(stage, format!("{secret}: no readable current version"))
+            })?;
+        Ok((vault, mount, path, current))
+    }
+
+    /// Delete a key this rotation created and could not hand over (noted in
+    /// `changed`); `Err` is why that failed.
+    async fn undo_new_key(
+        &self,
+        done: &AwsKeyDone,
+        changed: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let aws = self
+            .clients
+            .aws_iam
+            .as_ref()
+            .ok_or("[connectors.aws_iam] is not configured")?;
+        aws.delete_access_key(done.account.as_deref(), &done.user, &done.new_access_key_id)
+            .await
+            .map_err(|e| e.message)?;
+        changed.push(format!(
+            "deleted the new access key {} again",
+            done.new_access_key_id
+        ));
+        Ok(())
+    }
+
+    /// A failure after `done`'s key was created: the key is deleted again, and the
+    /// failure says whether that worked.
+    async fn fail_with_new_key(
+        &self,
+        mut failed: AutoFailed,
+        done: &AwsKeyDone,
+        changed: &mut Vec<String>,
+    ) -> AutoFailed {
+        if let Err(d) = self.undo_new_key(done, changed).await {
+            failed.message = format!(
+                "{}; deleting the new access key {} failed too: {d}",
+                failed.message, done.new_access_key_id
+            );
+        }
+        failed.after(changed)
+    }
+
+    /// Write `values[key]` into every mirror target, each verified.
+    async fn mirror(
+        &self,
+        mirroring: &Option<(String, Vec<MirrorTarget>)>,
+        values: &BTreeMap<String, SecretString>,
+        changed: &mut Vec<String>,
+    ) -> Result<Vec<GithubDone>, AutoFailed> {
+        let mut github = Vec::new();
+        if let Some((key, targets)) = mirroring {
+            let value = values.get(key).ok_or_else(|| {
+                AutoFailed::new("github", format!("no value for key `{key}`")).after(changed)
+            })?;
+            for target in targets {
+                let done = self
+                    .push(target, value)
+                    .await
+                    .map_err(|e| AutoFailed::new("github", e.message).after(changed))?;
+                changed.push(format!("wrote GitHub Actions secret {}", target.label()));
+                github.push(done);
+            }
+        }
+        Ok(github)
     }
 
     async fn push(

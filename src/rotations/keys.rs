@@ -13,8 +13,8 @@ use leaver_connector::ConnectorError;
 use leaver_connector_aws_iam::AwsIamConnector;
 use std::sync::Arc;
 
-/// Cron schedule of the job.
-pub const SCHEDULE: &str = "*/5 * * * *";
+/// Default cron schedule of the job (`trail.auto_rotate.key_deactivation_schedule`).
+pub const DEFAULT_SCHEDULE: &str = "*/5 * * * *";
 /// Name of the job (one firing across replicas).
 pub const JOB: &str = "rotation-key-deactivations";
 
@@ -85,14 +85,15 @@ pub fn deactivation_job(store: &Store, config: &Config) -> anyhow::Result<Option
     let Some(aws) = crate::connectors::rotations_aws_iam(config)? else {
         return Ok(None);
     };
-    Ok(Some(job(store, aws)?))
+    let schedule = &config.trail.auto_rotate.key_deactivation_schedule;
+    Ok(Some(job(store, aws, schedule)?))
 }
 
-fn job(store: &Store, aws: Arc<AwsIamConnector>) -> anyhow::Result<Job> {
+fn job(store: &Store, aws: Arc<AwsIamConnector>, schedule: &str) -> anyhow::Result<Job> {
     let store = store.clone();
     Job::new(
         JOB,
-        SCHEDULE,
+        schedule,
         Arc::new(move |_fire_time| {
             let (store, aws) = (store.clone(), aws.clone());
             Box::pin(async move {
@@ -103,5 +104,5 @@ fn job(store: &Store, aws: Arc<AwsIamConnector>) -> anyhow::Result<Job> {
             })
         }),
     )
-    .map_err(|e| anyhow::anyhow!("{JOB}: {e}"))
+    .map_err(|e| anyhow::anyhow!("trail.auto_rotate.key_deactivation_schedule: {e}"))
 }

@@ -27,7 +27,10 @@ use crate::duration::parse_duration;
 use crate::scheduler::Job;
 use crate::store::{now_ms, AppendEvidence, KeyDeactivation, RotationRow, Scheduled, Store};
 use async_trait::async_trait;
-use auto::{AutoDone, AutoFailed, AutoRotator, AutoSettings, RotationClients};
+use auto::{
+    AutoAttempt, AutoDone, AutoFailed, AutoRotator, AutoSettings, Journal, Recovery,
+    RotationClients,
+};
 use leaver_connector::{
     parse_params, typed_action, ActionOutcome, ActionRequest, ActionSpec, Connector,
     ConnectorError, Holding, Identity, Preview, Verification,
@@ -168,7 +171,7 @@ impl TrailConnector {
         match result {
             Ok(done) => {
                 let reason = format!(
-                    "rotated automatically ({}): version {} → {}{}",
+                    "rotated automatically ({}): version {} → {}{}{}",
                     done.kind,
                     done.from_version,
                     done.to_version,
@@ -176,6 +179,13 @@ impl TrailConnector {
                         String::new()
                     } else {
                         format!(", {} GitHub Actions secret(s) updated", done.github.len())
+                    },
+                    if done.recovered {
+                        "; finished after an interrupted attempt"
+                    } else if !done.interrupted.is_empty() {
+                        "; after cleaning up an interrupted attempt"
+                    } else {
+                        ""
                     }
                 );
                 let deactivation = done.aws.as_ref().and_then(|aws| {
@@ -212,6 +222,8 @@ impl TrailConnector {
                             .as_ref()
                             .map(|d| crate::store::runs::ms_to_rfc3339(d.due_at)),
                         "github": done.github,
+                        "recovered": done.recovered,
+                        "interrupted": done.interrupted,
                         "verified": true,
                         "run_id": run_id,
                     }),
@@ -280,6 +292,96 @@ impl TrailConnector {
             "status": row.status,
             "auto": row.auto,
         })
+    }
+}
+
+/// How long an automatic rotation's journal keeps other runs from taking it over: far
+/// longer than a rotation takes (a few calls, each with its timeout).
+const ATTEMPT_STALE_MS: i64 = 15 * 60 * 1000;
+
+/// The automatic rotation due for `row`, if any: a new rotation is rotated; an open
+/// one whose journal shows an interrupted attempt — by this run (its step is being
+/// executed again, so the earlier execution is gone) or long ago — is finished from
+/// what Vault and AWS show, or rotated afresh when the attempt changed nothing.
+async fn rotate_or_recover(
+    store: &Store,
+    rotator: &AutoRotator,
+    method: &auto::Method,
+    meta: &leaver_connector_vault::kv::KvMetadata,
+    row: &RotationRow,
+    label: &str,
+    run_id: &str,
+) -> Option<Result<AutoDone, AutoFailed>> {
+    let journal = StoreJournal {
+        store: store.clone(),
+        rotation_id: row.id.clone(),
+    };
+    let fresh = || AutoAttempt {
+        run_id: run_id.to_string(),
+        started_at: now_ms(),
+        ..AutoAttempt::default()
+    };
+    let rotate_afresh = || {
+        rotator.rotate(
+            &row.secret,
+            &meta.custom_metadata,
+            method,
+            fresh(),
+            &journal,
+        )
+    };
+    if label == "created" {
+        return Some(rotate_afresh().await);
+    }
+    let text = row.auto_attempt.as_deref()?;
+    let attempt = match serde_json::from_str::<AutoAttempt>(text) {
+        Ok(attempt) => attempt,
+        Err(error) => {
+            return Some(Err(AutoFailed::new(
+                "recover",
+                format!("the journal of an interrupted automatic rotation is unreadable: {error}"),
+            )))
+        }
+    };
+    if attempt.run_id != run_id && now_ms() - attempt.started_at < ATTEMPT_STALE_MS {
+        // Another run's attempt, perhaps still under way: leave it to that run.
+        return None;
+    }
+    tracing::warn!(secret = %row.secret, from_version = attempt.from_version, "finishing an interrupted automatic rotation");
+    Some(
+        match rotator
+            .recover(&row.secret, &meta.custom_metadata, method, &attempt)
+            .await
+        {
+            Ok(Recovery::Done(done)) => Ok(done),
+            Ok(Recovery::NotWritten(cleaned)) => rotate_afresh().await.map(|mut done| {
+                done.interrupted = cleaned;
+                done
+            }),
+            Err(failed) => Err(failed),
+        },
+    )
+}
+
+/// The rotation's `auto_attempt` column as the journal of its automatic rotation.
+struct StoreJournal {
+    store: Store,
+    rotation_id: String,
+}
+
+#[async_trait]
+impl Journal for StoreJournal {
+    async fn record(&self, attempt: &AutoAttempt) -> Result<(), String> {
+        let text = serde_json::to_string(attempt).map_err(|e| e.to_string())?;
+        match self
+            .store
+            .set_auto_attempt(&self.rotation_id, Some(&text))
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the rotation is no longer open".into()),
+            Err(error) => Err(format!("journaling the attempt: {error}")),
+        }
     }
 }
 
@@ -375,6 +477,7 @@ impl Connector for TrailConnector {
                 last_reminded_at: None,
                 created_at: now,
                 updated_at: now,
+                auto_attempt: None,
             };
             let outcome = store
                 .schedule_rotation(&row, |outcome| {
@@ -411,12 +514,14 @@ impl Connector for TrailConnector {
                     (r, "joined")
                 }
             };
-            if let (Some(method), Some(rotator), Some(meta), "created") =
-                (&method, &self.rotator, &metadata, label)
-            {
-                let result = rotator
-                    .rotate(&row.secret, &meta.custom_metadata, method)
-                    .await;
+            let attempt = match (&method, &self.rotator, &metadata) {
+                (Some(method), Some(rotator), Some(meta)) => {
+                    rotate_or_recover(store, rotator, method, meta, &row, label, &request.run_id)
+                        .await
+                }
+                _ => None,
+            };
+            if let (Some(result), Some(rotator)) = (attempt, &self.rotator) {
                 if self
                     .finish_auto(
                         store,

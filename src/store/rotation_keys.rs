@@ -58,7 +58,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE rotations SET status = 'done', completed_by = $1, reason = $2, auto = 1, \
-             updated_at = $3 WHERE id = $4 AND status = 'open'",
+             auto_attempt = NULL, updated_at = $3 WHERE id = $4 AND status = 'open'",
         )
         .bind(by)
         .bind(reason)
@@ -95,6 +95,28 @@ impl Store {
         Ok(true)
     }
 
+    /// Write (or, with `None`, clear) the journal of an automatic rotation in flight.
+    /// False when the rotation is no longer open.
+    pub async fn set_auto_attempt(
+        &self,
+        id: &str,
+        attempt: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE rotations SET auto_attempt = $1, auto = 1, updated_at = $2 \
+             WHERE id = $3 AND status = 'open'",
+        )
+        .bind(attempt)
+        .bind(super::now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .context("journaling an automatic rotation")?
+        .rows_affected()
+            == 1;
+        Ok(updated)
+    }
+
     /// An automatic rotation failed: the rotation stays open, `reason` says why (for
     /// the person who finishes it), with its evidence. False when it is not open.
     pub async fn record_auto_rotation_failure(
@@ -105,7 +127,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
-            "UPDATE rotations SET reason = $1, auto = 1, updated_at = $2 \
+            "UPDATE rotations SET reason = $1, auto = 1, auto_attempt = NULL, updated_at = $2 \
              WHERE id = $3 AND status = 'open'",
         )
         .bind(reason)

@@ -25,6 +25,10 @@ pub struct RotationRow {
     pub last_reminded_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The journal of an automatic rotation in flight (JSON; `rotations::auto`):
+    /// internal, never shown.
+    #[serde(skip)]
+    pub auto_attempt: Option<String>,
 }
 
 /// A run that asked for a rotation.
@@ -45,7 +49,7 @@ pub enum Scheduled {
 }
 
 const COLUMNS: &str = "id, source, secret, environment, owner, run_id, identity, due_at, status, \
-     completed_by, reason, auto, escalated, last_reminded_at, created_at, updated_at";
+     completed_by, reason, auto, escalated, last_reminded_at, created_at, updated_at, auto_attempt";
 
 fn from_row(row: &AnyRow) -> Result<RotationRow, StoreError> {
     let c = "reading a rotation";
@@ -66,6 +70,7 @@ fn from_row(row: &AnyRow) -> Result<RotationRow, StoreError> {
         last_reminded_at: row.try_get("last_reminded_at").context(c)?,
         created_at: row.try_get("created_at").context(c)?,
         updated_at: row.try_get("updated_at").context(c)?,
+        auto_attempt: row.try_get("auto_attempt").context(c)?,
     })
 }
 
