@@ -53,6 +53,10 @@ struct Args {
     /// MiB of log per commit (default: the ingest's default).
     #[arg(long)]
     batch_mib: Option<u64>,
+    /// Generate the log in time order, as Vault writes it (default: times at random
+    /// over 180 days, the worst case for the index).
+    #[arg(long)]
+    chronological: bool,
 }
 
 const USERS: u64 = 1_000;
@@ -77,8 +81,10 @@ fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// Write request/response pairs until `size` bytes; returns lines written.
-fn generate(path: &Path, size: u64, now: i64) -> std::io::Result<u64> {
+/// Write request/response pairs until `size` bytes; returns lines written. Times are
+/// random over the 180 days, or, `chronological`, rising through them as a real log's
+/// (Vault writes its audit log in time order).
+fn generate(path: &Path, size: u64, now: i64, chronological: bool) -> std::io::Result<u64> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut written, mut lines, mut n) = (0u64, 0u64, 0u64);
@@ -86,7 +92,12 @@ fn generate(path: &Path, size: u64, now: i64) -> std::io::Result<u64> {
     while written < size {
         let user = rng.next() % USERS;
         let secret = rng.next() % SECRETS;
-        let at = start + (rng.next() % (DAYS * DAY_MS) as u64) as i64;
+        let random = start + (rng.next() % (DAYS * DAY_MS) as u64) as i64;
+        let at = if chronological {
+            start + (written as f64 / size as f64 * (DAYS * DAY_MS) as f64) as i64
+        } else {
+            random
+        };
         let time = rfc3339(at);
         let auth = format!(
             r#""auth":{{"accessor":"hmac-sha256:{n:064x}","client_token":"hmac-sha256:{:064x}","display_name":"oidc-user{user}@example.com","entity_id":"entity-{user:06}","identity_policies":["app-read"],"metadata":{{"role":"default","username":"user{user}@example.com"}},"policies":["default","app-read"],"token_policies":["default"],"token_issue_time":"{time}","token_ttl":3600,"token_type":"service"}}"#,
@@ -269,7 +280,7 @@ async fn main() -> anyhow::Result<()> {
     let since = now - 90 * DAY_MS;
     let log = dir.path().join("audit.log");
     let t = Instant::now();
-    let lines = generate(&log, args.size_mb * 1_000_000, now)?;
+    let lines = generate(&log, args.size_mb * 1_000_000, now, args.chronological)?;
     let bytes = std::fs::metadata(&log)?.len();
     println!(
         "generated {} lines, {:.1} MB in {:.1}s",
