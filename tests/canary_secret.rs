@@ -25,7 +25,7 @@ use leaver::config::{
 };
 use leaver_sim::github::{GithubSim, GithubSimConfig};
 use leaver_sim::jira::{JiraSim, JiraSimConfig};
-use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig, SimClient};
+use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig};
 use leaver_sim::vault::{VaultSim, VaultSimConfig};
 use moto::{Moto, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use serde_json::{json, Value};
@@ -310,17 +310,11 @@ async fn the_canary_secret_never_reaches_logs_responses_the_database_or_the_evid
         let mut seen = Seen::default();
 
         let okta = OktaSim::start(OktaSimConfig {
-            clients: vec![SimClient {
-                client_id: OKTA_CLIENT_ID.into(),
-                name: "Leaver offboarding".into(),
-                public_key_pem: keys.public_key_pem.clone(),
-                key_id: Some(OKTA_KEY_ID.into()),
-                scopes: vec![
-                    "okta.users.manage".into(),
-                    "okta.users.read".into(),
-                    "okta.logs.read".into(),
-                ],
-            }],
+            clients: vec![okta_service_app(
+                OKTA_CLIENT_ID,
+                OKTA_KEY_ID,
+                &keys.public_key_pem,
+            )],
             ..Default::default()
         })
         .await

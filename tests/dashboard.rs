@@ -292,23 +292,10 @@ async fn pages_show_runs_rotations_and_drills_escaped() {
             .store
             .schedule_rotation(
                 &RotationRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    source: "vault".into(),
-                    secret: "secret/prod/<db>".into(),
-                    environment: "production".into(),
                     owner: Some("platform-team".into()),
                     run_id: run_id.clone(),
                     identity: HOSTILE_EMAIL.into(),
-                    due_at: now - 3_600_000,
-                    status: "open".into(),
-                    completed_by: None,
-                    reason: None,
-                    auto: false,
-                    escalated: false,
-                    last_reminded_at: None,
-                    created_at: now,
-                    updated_at: now,
-                    auto_attempt: None,
+                    ..open_rotation("secret/prod/<db>", now - 3_600_000, now)
                 },
                 |_| Vec::new(),
             )

@@ -199,23 +199,10 @@ async fn seed(server: &Server) -> (String, usize) {
         .store
         .schedule_rotation(
             &RotationRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                source: "vault".into(),
-                secret: "secret/prod/payments-db".into(),
-                environment: "production".into(),
                 owner: Some("payments-team".into()),
                 run_id: run_id.clone(),
                 identity: "alice@example.com".into(),
-                due_at: now - 7_200_000,
-                status: "open".into(),
-                completed_by: None,
-                reason: None,
-                auto: false,
-                escalated: false,
-                last_reminded_at: None,
-                created_at: now,
-                updated_at: now,
-                auto_attempt: None,
+                ..open_rotation("secret/prod/payments-db", now - 7_200_000, now)
             },
             |_| Vec::new(),
         )

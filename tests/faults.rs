@@ -18,7 +18,7 @@ use leaver_sim::aws_iam::{IamSim, IamSimConfig};
 use leaver_sim::faults::{Fault, FaultRule};
 use leaver_sim::github::{GithubSim, GithubSimConfig};
 use leaver_sim::jira::{JiraSim, JiraSimConfig};
-use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig, SimClient};
+use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig};
 use leaver_sim::vault::{VaultSim, VaultSimConfig};
 use private_pg::PrivatePostgres;
 use serde_json::json;
@@ -59,17 +59,11 @@ struct Person {
 async fn upstreams() -> Upstreams {
     let keys = KeyPair::generate_rsa().expect("rsa key");
     let okta = OktaSim::start(OktaSimConfig {
-        clients: vec![SimClient {
-            client_id: OKTA_CLIENT_ID.into(),
-            name: "Leaver offboarding".into(),
-            public_key_pem: keys.public_key_pem.clone(),
-            key_id: Some(OKTA_KEY_ID.into()),
-            scopes: vec![
-                "okta.users.manage".into(),
-                "okta.users.read".into(),
-                "okta.logs.read".into(),
-            ],
-        }],
+        clients: vec![okta_service_app(
+            OKTA_CLIENT_ID,
+            OKTA_KEY_ID,
+            &keys.public_key_pem,
+        )],
         ..Default::default()
     })
     .await

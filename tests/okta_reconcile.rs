@@ -12,7 +12,7 @@ use leaver::config::OktaSection;
 use leaver::intake::okta_reconcile::{
     reconcile, ReconcileReport, ReconcileSettings, CURSOR_SOURCE,
 };
-use leaver_sim::okta::{KeyPair, LogEventSpec, OktaSim, OktaSimConfig, Party, SimClient};
+use leaver_sim::okta::{KeyPair, LogEventSpec, OktaSim, OktaSimConfig, Party};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -40,17 +40,7 @@ fn keys() -> &'static KeyPair {
 
 async fn okta_sim() -> OktaSim {
     OktaSim::start(OktaSimConfig {
-        clients: vec![SimClient {
-            client_id: CLIENT_ID.into(),
-            name: "Leaver offboarding".into(),
-            public_key_pem: keys().public_key_pem.clone(),
-            key_id: Some(KEY_ID.into()),
-            scopes: vec![
-                "okta.users.manage".into(),
-                "okta.users.read".into(),
-                "okta.logs.read".into(),
-            ],
-        }],
+        clients: vec![okta_service_app(CLIENT_ID, KEY_ID, &keys().public_key_pem)],
         deactivation_delay: Duration::from_millis(200),
         ..Default::default()
     })

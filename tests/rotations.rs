@@ -18,7 +18,6 @@ use leaver::trail::{ingest_cloudtrail, ingest_vault_file, FollowOptions, NoProgr
 use leaver_sim::vault::{VaultSim, VaultSimConfig};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::Duration;
 use vault_audit::{now_rfc3339, vault_read};
 
 const VAULT_TOKEN: &str = "hvs.rotations-operator-canary-51c0";
@@ -94,20 +93,7 @@ async fn ingest(
 }
 
 async fn offboard(server: &Server, email: &str, key: &str) -> Value {
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/offboardings", server.base))
-        .bearer_auth(&server.admin_token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"identity": {"email": email}, "plan": "rotate-leaver"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    server
-        .wait_run(created["id"].as_str().unwrap(), Duration::from_secs(30))
-        .await
+    server.offboard("rotate-leaver", email, key).await
 }
 
 async fn rotations(server: &Server, token: &str, query: &str) -> (u16, Value) {
@@ -411,21 +397,7 @@ async fn overdue_rotations_are_reminded_then_escalated() {
         let row = leaver::store::RotationRow {
             id: "rot-1".into(),
             source: "cloudtrail".into(),
-            secret: AWS_ARN.into(),
-            environment: "production".into(),
-            owner: None,
-            run_id: "run-1".into(),
-            identity: "frank@example.com".into(),
-            due_at: now - hour,
-            status: "open".into(),
-            completed_by: None,
-            reason: None,
-            auto: false,
-            escalated: false,
-            last_reminded_at: None,
-            created_at: now - 25 * hour,
-            updated_at: now - 25 * hour,
-            auto_attempt: None,
+            ..open_rotation(AWS_ARN, now - hour, now - 25 * hour)
         };
         store.schedule_rotation(&row, |_| Vec::new()).await.unwrap();
         assert_eq!(

@@ -103,20 +103,7 @@ async fn ingest_reads(store: &leaver::store::Store, dir: &Path, email: &str, pat
 }
 
 async fn offboard(server: &Server, email: &str, key: &str) -> Value {
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/offboardings", server.base))
-        .bearer_auth(&server.admin_token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"identity": {"email": email}, "plan": "rotate-leaver"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    server
-        .wait_run(created["id"].as_str().unwrap(), Duration::from_secs(60))
-        .await
+    server.offboard("rotate-leaver", email, key).await
 }
 
 async fn rotations(server: &Server) -> Vec<Value> {

@@ -14,7 +14,7 @@ use leaver::app::App;
 use leaver::config::{AwsIamSection, JiraSection, OktaSection, VaultSection};
 use leaver_sim::github::{GithubSim, GithubSimConfig};
 use leaver_sim::jira::{JiraSim, JiraSimConfig};
-use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig, SimClient};
+use leaver_sim::okta::{KeyPair, OktaSim, OktaSimConfig};
 use leaver_sim::vault::{VaultSim, VaultSimConfig};
 use moto::{Moto, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use serde_json::json;
@@ -43,17 +43,11 @@ async fn the_standard_plan_revokes_idp_github_aws_and_vault_access_verified() {
         let dir = tempfile::tempdir().unwrap();
 
         let okta = OktaSim::start(OktaSimConfig {
-            clients: vec![SimClient {
-                client_id: OKTA_CLIENT_ID.into(),
-                name: "Leaver offboarding".into(),
-                public_key_pem: keys.public_key_pem.clone(),
-                key_id: Some(OKTA_KEY_ID.into()),
-                scopes: vec![
-                    "okta.users.manage".into(),
-                    "okta.users.read".into(),
-                    "okta.logs.read".into(),
-                ],
-            }],
+            clients: vec![okta_service_app(
+                OKTA_CLIENT_ID,
+                OKTA_KEY_ID,
+                &keys.public_key_pem,
+            )],
             ..Default::default()
         })
         .await

@@ -204,14 +204,10 @@ impl TrailConnector {
                         created_at: now,
                     })
                 });
-                let evidence = AppendEvidence::new(
+                let evidence = rotation_evidence(
                     "rotation.completed",
-                    ACTOR,
-                    row.id.clone(),
+                    row,
                     serde_json::json!({
-                        "rotation_id": row.id,
-                        "source": row.source,
-                        "secret": row.secret,
                         "auto": true,
                         "method": done.kind,
                         "from_version": done.from_version,
@@ -252,14 +248,10 @@ impl TrailConnector {
                     "automatic rotation failed ({}): {}",
                     failed.stage, failed.message
                 );
-                let evidence = AppendEvidence::new(
+                let evidence = rotation_evidence(
                     "rotation.auto_failed",
-                    ACTOR,
-                    row.id.clone(),
+                    row,
                     serde_json::json!({
-                        "rotation_id": row.id,
-                        "source": row.source,
-                        "secret": row.secret,
                         "stage": failed.stage,
                         "message": failed.message,
                         "already_changed": failed.changed,
@@ -385,6 +377,24 @@ impl Journal for StoreJournal {
     }
 }
 
+/// Evidence by the trail connector about a rotation: `details` (an object) with the
+/// rotation's id, source and secret.
+fn rotation_evidence(kind: &str, row: &RotationRow, details: serde_json::Value) -> AppendEvidence {
+    let mut payload = match details {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    payload.insert("rotation_id".into(), row.id.clone().into());
+    payload.insert("source".into(), row.source.clone().into());
+    payload.insert("secret".into(), row.secret.clone().into());
+    AppendEvidence::new(
+        kind,
+        ACTOR,
+        row.id.clone(),
+        serde_json::Value::Object(payload),
+    )
+}
+
 fn store_error(e: crate::store::StoreError) -> ConnectorError {
     ConnectorError::transient(format!("rotations: {e}"))
 }
@@ -485,14 +495,10 @@ impl Connector for TrailConnector {
                         Scheduled::Created(r) => ("rotation.scheduled", r),
                         Scheduled::Joined(r) => ("rotation.joined", r),
                     };
-                    vec![AppendEvidence::new(
+                    vec![rotation_evidence(
                         kind,
-                        ACTOR,
-                        row.id.clone(),
+                        row,
                         serde_json::json!({
-                            "rotation_id": row.id,
-                            "source": row.source,
-                            "secret": row.secret,
                             "environment": row.environment,
                             "owner": row.owner,
                             "due_at": crate::store::runs::ms_to_rfc3339(row.due_at),
@@ -615,14 +621,10 @@ pub async fn remind_overdue(store: &Store, now: i64) -> Result<usize, crate::sto
         let period = (rotation.due_at - rotation.created_at).max(0);
         let overdue = now - rotation.due_at;
         let escalate = overdue > period;
-        let evidence = AppendEvidence::new(
+        let evidence = rotation_evidence(
             "rotation.reminder",
-            ACTOR,
-            rotation.id.clone(),
+            &rotation,
             serde_json::json!({
-                "rotation_id": rotation.id,
-                "source": rotation.source,
-                "secret": rotation.secret,
                 "owner": rotation.owner,
                 "due_at": crate::store::runs::ms_to_rfc3339(rotation.due_at),
                 "overdue_ms": overdue,

@@ -71,6 +71,14 @@ struct ReaderState {
     pairer: Pairer,
 }
 
+impl ReaderState {
+    /// A new file (or one read from the start again): its head is fingerprinted anew.
+    fn forget_head(&mut self) {
+        self.head_len = 0;
+        self.head_sha256 = None;
+    }
+}
+
 /// The cursor name of a followed file: its absolute path.
 pub fn cursor_name(path: &Path) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -131,8 +139,7 @@ pub async fn ingest_vault_file(
             follower.resume(&mut log, &cursor)?;
         } else {
             follower.finish_rotated(path, &cursor).await?;
-            follower.state.head_len = 0;
-            follower.state.head_sha256 = None;
+            follower.state.forget_head();
             follower.commit(&log).await?;
         }
     }
@@ -143,7 +150,7 @@ pub async fn ingest_vault_file(
         // checked before reading on so that no line of the new content is read twice.
         if options.follow && follower.truncated(&log)? {
             follower.report.truncations += 1;
-            follower.restart(&mut log)?;
+            follower.restart(&mut log);
             follower.commit(&log).await?;
         }
         let eof = follower.read_batch(&mut log, false)?;
@@ -179,8 +186,7 @@ pub async fn ingest_vault_file(
                     Ok(new) => {
                         log = new;
                         follower.report.rotations += 1;
-                        follower.state.head_len = 0;
-                        follower.state.head_sha256 = None;
+                        follower.state.forget_head();
                         follower.report.files.push(path.display().to_string());
                         progress.file(&log.path, log.len().unwrap_or(0));
                         follower.commit(&log).await?;
@@ -263,10 +269,11 @@ impl Follower<'_> {
         let len = log.len().map_err(|source| io(log, source))?;
         if len < offset || !self.head_matches(log)? {
             self.report.truncations += 1;
-            self.restart(log)
+            self.restart(log);
         } else {
-            log.seek(offset, line).map_err(|source| io(log, source))
+            log.seek(offset, line);
         }
+        Ok(())
     }
 
     fn truncated(&self, log: &LogFile) -> Result<bool, TrailError> {
@@ -274,10 +281,9 @@ impl Follower<'_> {
         Ok(len < log.offset || !self.head_matches(log)?)
     }
 
-    fn restart(&mut self, log: &mut LogFile) -> Result<(), TrailError> {
-        self.state.head_len = 0;
-        self.state.head_sha256 = None;
-        log.seek(0, 0).map_err(|source| io(log, source))
+    fn restart(&mut self, log: &mut LogFile) {
+        self.state.forget_head();
+        log.seek(0, 0);
     }
 
     fn head_matches(&self, log: &LogFile) -> Result<bool, TrailError> {

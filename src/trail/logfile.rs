@@ -60,10 +60,9 @@ impl LogFile {
     }
 
     /// Continue from `offset` (at a line start), numbering lines after `line`.
-    pub fn seek(&mut self, offset: u64, line: u64) -> std::io::Result<()> {
+    pub fn seek(&mut self, offset: u64, line: u64) {
         self.offset = offset;
         self.line = line;
-        Ok(())
     }
 
     /// Append complete lines to `buf` (newlines kept) until `max_lines` lines or at

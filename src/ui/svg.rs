@@ -72,20 +72,21 @@ fn nice_ceiling(value: i64) -> i64 {
     }
 }
 
-/// Vertical bars of durations, oldest left. `threshold_ms` (an SLA) is drawn as a
-/// dashed line when it is within the bars' scale, else named in a corner (bars far
-/// below their SLA stay readable).
-pub fn bar_chart(bars: &[Bar], threshold_ms: Option<i64>) -> String {
-    let (left, right, top, bottom) = (70.0, 10.0, 12.0, 44.0);
-    let height = 220.0;
-    let plot_w = WIDTH - left - right;
-    let plot_h = height - top - bottom;
-    let max = nice_ceiling(bars.iter().map(|b| b.value_ms).max().unwrap_or(0));
-    let y = |v: i64| top + plot_h - plot_h * (v.clamp(0, max) as f64 / max as f64);
+/// The opening `<svg>` of a chart of durations (`class` after `chart`, `label` for
+/// screen readers) with its grid: lines and labels at 0, half of `max` and `max`,
+/// placed by `y`, between the `left` and `right` margins.
+fn duration_axes(
+    class: &str,
+    label: &str,
+    height: f64,
+    (left, right): (f64, f64),
+    max: i64,
+    y: impl Fn(i64) -> f64,
+) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="chart bars" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="time to revoke of recent runs" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="chart {class}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg">"#,
         w = WIDTH,
         h = height
     );
@@ -102,6 +103,27 @@ pub fn bar_chart(bars: &[Bar], threshold_ms: Option<i64>) -> String {
             label = esc(&duration(tick)),
         );
     }
+    svg
+}
+
+/// Vertical bars of durations, oldest left. `threshold_ms` (an SLA) is drawn as a
+/// dashed line when it is within the bars' scale, else named in a corner (bars far
+/// below their SLA stay readable).
+pub fn bar_chart(bars: &[Bar], threshold_ms: Option<i64>) -> String {
+    let (left, right, top, bottom) = (70.0, 10.0, 12.0, 44.0);
+    let height = 220.0;
+    let plot_w = WIDTH - left - right;
+    let plot_h = height - top - bottom;
+    let max = nice_ceiling(bars.iter().map(|b| b.value_ms).max().unwrap_or(0));
+    let y = |v: i64| top + plot_h - plot_h * (v.clamp(0, max) as f64 / max as f64);
+    let mut svg = duration_axes(
+        "bars",
+        "time to revoke of recent runs",
+        height,
+        (left, right),
+        max,
+        y,
+    );
     let slot = plot_w / bars.len().max(1) as f64;
     let bar_w = (slot * 0.7).clamp(2.0, 48.0);
     for (i, bar) in bars.iter().enumerate() {
@@ -251,26 +273,14 @@ pub fn trend_chart(points: &[TrendPoint]) -> String {
             left + plot_w * i as f64 / (points.len() - 1) as f64
         }
     };
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart trend" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="drill time to revoke trend" xmlns="http://www.w3.org/2000/svg">"#,
-        w = WIDTH,
-        h = height
+    let mut svg = duration_axes(
+        "trend",
+        "drill time to revoke trend",
+        height,
+        (left, right),
+        max,
+        y,
     );
-    for tick in [0, max / 2, max] {
-        let ty = y(tick);
-        let _ = write!(
-            svg,
-            r#"<line class="grid" x1="{x1}" y1="{ty}" x2="{x2}" y2="{ty}"/><text x="{tx}" y="{ly}" text-anchor="end">{label}</text>"#,
-            x1 = f(left),
-            x2 = f(WIDTH - right),
-            ty = f(ty),
-            tx = f(left - 6.0),
-            ly = f(ty + 4.0),
-            label = esc(&duration(tick)),
-        );
-    }
     let line: Vec<String> = points
         .iter()
         .enumerate()

@@ -217,6 +217,24 @@ impl Server {
         }
     }
 
+    /// Offboard `email` by `plan` (as admin, with Idempotency-Key `key`) and wait up to
+    /// a minute for the run to end.
+    pub async fn offboard(&self, plan: &str, email: &str, key: &str) -> serde_json::Value {
+        let created: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/api/v1/offboardings", self.base))
+            .bearer_auth(&self.admin_token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"identity": {"email": email}, "plan": plan}))
+            .send()
+            .await
+            .expect("offboarding request")
+            .json()
+            .await
+            .expect("offboarding answer");
+        let id = created["id"].as_str().expect("run id");
+        self.wait_run(id, Duration::from_secs(60)).await
+    }
+
     /// Poll a run until it ends.
     pub async fn wait_run(&self, id: &str, limit: Duration) -> serde_json::Value {
         wait_run(&self.base, &self.admin_token, id, limit).await
@@ -262,3 +280,47 @@ steps:
     uses: github.remove_org_member
     with: { org: acme }
 "#;
+
+/// An open, manual rotation of `secret` (Vault, production) due at `due_at`, created
+/// and updated at `now`: tests set the fields they care about over it.
+pub fn open_rotation(secret: &str, due_at: i64, now: i64) -> leaver::store::RotationRow {
+    leaver::store::RotationRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        source: "vault".into(),
+        secret: secret.into(),
+        environment: "production".into(),
+        owner: None,
+        run_id: "run-1".into(),
+        identity: "frank@example.com".into(),
+        due_at,
+        status: "open".into(),
+        completed_by: None,
+        reason: None,
+        auto: false,
+        escalated: false,
+        last_reminded_at: None,
+        created_at: now,
+        updated_at: now,
+        auto_attempt: None,
+    }
+}
+
+/// Leaver's Okta service app as the Okta simulator knows it: `client_id`, its public
+/// key `key_id` (private_key_jwt), and the scopes the Okta connector asks for.
+pub fn okta_service_app(
+    client_id: &str,
+    key_id: &str,
+    public_key_pem: &str,
+) -> leaver_sim::okta::SimClient {
+    leaver_sim::okta::SimClient {
+        client_id: client_id.into(),
+        name: "Leaver offboarding".into(),
+        public_key_pem: public_key_pem.into(),
+        key_id: Some(key_id.into()),
+        scopes: vec![
+            "okta.users.manage".into(),
+            "okta.users.read".into(),
+            "okta.logs.read".into(),
+        ],
+    }
+}

@@ -108,39 +108,10 @@ impl VaultConnector {
         mount: &str,
         path: &str,
     ) -> Result<Option<(u64, Vec<String>)>, ConnectorError> {
-        let call = format!("{}/data/{}", segment(mount), encoded(path));
-        let response = self.api().read(self.default_namespace(), &call).await?;
-        match response.status {
-            200 => {}
-            400 | 403 | 404 | 405 => return Ok(None),
-            _ => return Err(self.api().failure(&response, &format!("GET /v1/{call}"))),
-        }
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            data: Inner,
-        }
-        #[derive(serde::Deserialize)]
-        struct Inner {
-            data: Option<BTreeMap<String, serde::de::IgnoredAny>>,
-            metadata: Meta,
-        }
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            version: u64,
-        }
-        let envelope: Envelope = serde_json::from_slice(&response.body).map_err(|e| {
-            ConnectorError::permanent(format!(
-                "GET /v1/{call}: unreadable KV v2 answer at line {} column {}",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let keys = envelope
-            .data
-            .data
-            .map(|d| d.into_keys().collect())
-            .unwrap_or_default();
-        Ok(Some((envelope.data.metadata.version, keys)))
+        let current = self
+            .kv_current::<BTreeMap<String, serde::de::IgnoredAny>>(mount, path)
+            .await?;
+        Ok(current.map(|(version, data)| (version, data.into_keys().collect())))
     }
 
     /// The current version with its values, for a rotation that keeps some of them
@@ -148,6 +119,20 @@ impl VaultConnector {
     /// `access_key_id`). `None` when there is no readable current version. The values
     /// stay inside [`KvData`], whose `Debug` shows only the key names.
     pub async fn kv_read(&self, mount: &str, path: &str) -> Result<Option<KvData>, ConnectorError> {
+        let current = self
+            .kv_current::<serde_json::Map<String, serde_json::Value>>(mount, path)
+            .await?;
+        Ok(current.map(|(version, values)| KvData { version, values }))
+    }
+
+    /// `GET <mount>/data/<path>`: the current version's number and its `data` read
+    /// as `T` (empty when Vault gives none); `None` when there is no readable current
+    /// version.
+    async fn kv_current<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<(u64, T)>, ConnectorError> {
         let call = format!("{}/data/{}", segment(mount), encoded(path));
         let response = self.api().read(self.default_namespace(), &call).await?;
         match response.status {
@@ -156,12 +141,12 @@ impl VaultConnector {
             _ => return Err(self.api().failure(&response, &format!("GET /v1/{call}"))),
         }
         #[derive(serde::Deserialize)]
-        struct Envelope {
-            data: Inner,
+        struct Envelope<T> {
+            data: Inner<T>,
         }
         #[derive(serde::Deserialize)]
-        struct Inner {
-            data: Option<serde_json::Map<String, serde_json::Value>>,
+        struct Inner<T> {
+            data: Option<T>,
             metadata: Meta,
         }
         #[derive(serde::Deserialize)]
@@ -169,17 +154,17 @@ impl VaultConnector {
             version: u64,
         }
         // serde_json's errors name a position, never the text.
-        let envelope: Envelope = serde_json::from_slice(&response.body).map_err(|e| {
+        let envelope: Envelope<T> = serde_json::from_slice(&response.body).map_err(|e| {
             ConnectorError::permanent(format!(
                 "GET /v1/{call}: unreadable KV v2 answer at line {} column {}",
                 e.line(),
                 e.column()
             ))
         })?;
-        Ok(Some(KvData {
-            version: envelope.data.metadata.version,
-            values: envelope.data.data.unwrap_or_default(),
-        }))
+        Ok(Some((
+            envelope.data.metadata.version,
+            envelope.data.data.unwrap_or_default(),
+        )))
     }
 
     /// Write a new version with `data`, only if the current version is still `cas`.
