@@ -1,11 +1,16 @@
 //! One Vault audit log line, and one CloudTrail record (the audit trail's parsers).
+//! A Vault line must read the same through the skimming reader as through serde_json
+//! alone (same entry, or same error).
 #![no_main]
 
 use leaver::trail::{cloudtrail, vault};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = vault::parse_line(data);
+    assert_eq!(
+        vault::parse_line(data),
+        vault::parse_line_with_serde_json(data)
+    );
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = cloudtrail::parse_record(&value);
         if let Some(records) = value.get("Records").and_then(|r| r.as_array()) {

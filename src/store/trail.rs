@@ -6,10 +6,10 @@
 //! QueryBuilder would emit `?`, which PostgreSQL refuses).
 
 use super::{now_ms, Context, Dialect, Store, StoreError};
-use crate::trail::batch::Batch;
+use crate::trail::batch::{Batch, Terms, NO_ADDRESS as NO_ADDRESS_NUMBER};
 use crate::trail::event::{Operation, Source};
 use sqlx::Row;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// Rows per multi-row statement (9 columns × 500 = 4,500 parameters, under both
 /// databases' limits).
@@ -241,23 +241,26 @@ impl Store {
         }
 
         // The terms this batch names that no earlier commit did.
-        let mut missing: BTreeMap<TermKind, BTreeSet<&str>> = BTreeMap::new();
-        for key in batch.access.keys() {
-            let named = [
-                (TermKind::Identity, Some(key.identity_key.as_str())),
-                (TermKind::Secret(key.source), Some(key.secret.as_str())),
-                (TermKind::Address, key.address.as_deref()),
-            ];
-            for (kind, value) in named {
-                if let Some(value) = value.filter(|v| terms.get(kind, v).is_none()) {
-                    missing.entry(kind).or_default().insert(value);
-                }
-            }
-        }
+        let kinds: [(TermKind, &Terms); 4] = [
+            (TermKind::Identity, batch.identities()),
+            (
+                TermKind::Secret(Source::Vault),
+                batch.secrets(Source::Vault),
+            ),
+            (
+                TermKind::Secret(Source::Cloudtrail),
+                batch.secrets(Source::Cloudtrail),
+            ),
+            (TermKind::Address, batch.addresses()),
+        ];
         let mut fresh = TrailTerms::default();
-        for (kind, values) in &missing {
-            let values: Vec<&str> = values.iter().copied().collect();
-            for chunk in values.chunks(CHUNK) {
+        for (kind, values) in kinds {
+            let mut missing: Vec<&str> = values
+                .values()
+                .filter(|value| terms.get(kind, value).is_none())
+                .collect();
+            missing.sort_unstable();
+            for chunk in missing.chunks(CHUNK) {
                 let sql = format!(
                     "INSERT INTO trail_terms (kind, value) VALUES {} ON CONFLICT (kind, value) DO NOTHING",
                     placeholders(self.dialect, chunk.len(), 2, 1)
@@ -286,28 +289,37 @@ impl Store {
                 {
                     let id: i64 = row.try_get("id").context("reading index term ids")?;
                     let value: String = row.try_get("value").context("reading index term ids")?;
-                    fresh.insert(*kind, value, id);
+                    fresh.insert(kind, value, id);
                 }
             }
         }
-        let id_of = |kind: TermKind, value: &str| -> Result<i64, StoreError> {
-            terms
-                .get(kind, value)
-                .or_else(|| fresh.get(kind, value))
-                .ok_or_else(|| StoreError::Corrupt {
-                    table: "trail_terms",
-                    message: format!("no id for a {} term after adding it", kind.as_str()),
+        // The database id of each of the batch's term numbers, per kind.
+        let ids = kinds.map(|(kind, values)| {
+            values
+                .values()
+                .map(|value| {
+                    terms
+                        .get(kind, value)
+                        .or_else(|| fresh.get(kind, value))
+                        .ok_or_else(|| StoreError::Corrupt {
+                            table: "trail_terms",
+                            message: format!("no id for a {} term after adding it", kind.as_str()),
+                        })
                 })
-        };
-        let mut rows: Vec<[i64; 9]> = Vec::with_capacity(batch.access.len());
-        for (key, agg) in &batch.access {
+                .collect::<Result<Vec<i64>, StoreError>>()
+        });
+        let [identity_ids, vault_ids, cloudtrail_ids, address_ids] = ids;
+        let (identity_ids, address_ids) = (identity_ids?, address_ids?);
+        let secret_ids = [vault_ids?, cloudtrail_ids?];
+        let mut rows: Vec<[i64; 9]> = Vec::with_capacity(batch.len());
+        for (key, agg) in batch.keyed_rows() {
             rows.push([
-                id_of(TermKind::Identity, &key.identity_key)?,
+                identity_ids[key.identity as usize],
                 key.day,
-                id_of(TermKind::Secret(key.source), &key.secret)?,
-                match &key.address {
-                    Some(address) => id_of(TermKind::Address, address)?,
-                    None => NO_ADDRESS,
+                secret_ids[key.source as usize][key.secret as usize],
+                match key.address {
+                    NO_ADDRESS_NUMBER => NO_ADDRESS,
+                    address => address_ids[address as usize],
                 },
                 agg.operations,
                 agg.first_seen,

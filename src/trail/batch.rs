@@ -1,21 +1,115 @@
 //! Accesses aggregated in memory before one write: per (identity key, source, secret,
 //! UTC day, source address) the operations, first/last seen and counts, and the names
-//! each identity key was seen under. The writer turns the strings into term ids and
-//! writes the rows sorted by id, so that concurrent writers (PostgreSQL) lock rows in
-//! one order.
+//! each identity key was seen under.
+//!
+//! A batch holds each identity key, secret and address once (interned to a small
+//! number); its rows are keyed by those numbers, so counting a read costs a few hash
+//! lookups of borrowed strings and no allocation once its terms are known. The writer
+//! turns the batch's terms into `trail_terms` ids and writes the rows sorted by id, so
+//! that concurrent writers (PostgreSQL) lock rows in one order.
 
-use super::event::{day_of, Outcome, SecretAccess, Source};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use super::event::{day_of, Operation, Outcome, SecretAccess, Source};
+use foldhash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccessKey {
-    pub identity_key: String,
-    pub source: Source,
-    pub secret: String,
-    pub day: i64,
-    /// Where the request came from, when the trail says.
-    pub address: Option<String>,
+/// The strings of one kind of term (identity keys, one source's secrets, addresses)
+/// a batch has seen, each numbered in the order first seen.
+#[derive(Debug, Default, Clone)]
+pub struct Terms {
+    ids: HashMap<Box<str>, u32>,
+    values: Vec<Box<str>>,
 }
+
+impl Terms {
+    /// The number of `value`, given one if it is new.
+    pub fn intern(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.values.push(value.into());
+        self.ids.insert(value.into(), id);
+        id
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn contains(&self, value: &str) -> bool {
+        self.ids.contains_key(value)
+    }
+
+    /// The term numbered `id`.
+    pub fn value(&self, id: u32) -> &str {
+        self.values.get(id as usize).map_or("", |v| v)
+    }
+
+    /// Every term, in the order of their numbers.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.values.iter().map(|v| &**v)
+    }
+
+    /// `other`'s numbers as this one's (interning what is new).
+    fn absorb(&mut self, other: &Terms) -> Vec<u32> {
+        other.values().map(|value| self.intern(value)).collect()
+    }
+}
+
+/// What the names of an identity were built from (its key and the raw values its
+/// names come from, in one string), for the sources a reader has already given the
+/// names of: a line whose source is in the set needs no names built. Bounded:
+/// forgotten when full (the names are then only given again).
+#[derive(Debug, Default)]
+pub struct NamesGiven(foldhash::HashSet<Box<str>>);
+
+/// Name sources remembered, at most.
+const MAX_NAMES_GIVEN: usize = 100_000;
+
+impl NamesGiven {
+    pub fn contains(&self, source: &str) -> bool {
+        self.0.contains(source)
+    }
+
+    pub fn insert(&mut self, source: &str) {
+        self.0.insert(source.into());
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Remember `other`'s sources too.
+    pub fn absorb(&mut self, other: NamesGiven) {
+        if self.0.len() + other.0.len() > MAX_NAMES_GIVEN {
+            self.0.clear();
+        }
+        self.0.extend(other.0);
+    }
+}
+
+/// One row of a batch, by term number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowKey {
+    pub identity: u32,
+    pub source: Source,
+    /// A number in the batch's secrets of `source`.
+    pub secret: u32,
+    pub day: i64,
+    /// [`NO_ADDRESS`] when the trail names none.
+    pub address: u32,
+}
+
+/// [`RowKey::address`] of a read whose trail names no source address.
+pub const NO_ADDRESS: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessAgg {
@@ -27,6 +121,21 @@ pub struct AccessAgg {
 }
 
 impl AccessAgg {
+    /// One attempt.
+    pub fn one(operation: Operation, at_ms: i64, outcome: Outcome) -> Self {
+        let (reads, denied) = match outcome {
+            Outcome::Read => (1, 0),
+            Outcome::Denied => (0, 1),
+        };
+        AccessAgg {
+            operations: operation.bit(),
+            first_seen: at_ms,
+            last_seen: at_ms,
+            reads,
+            denied,
+        }
+    }
+
     /// Fold `other` (a later or earlier part of the same key's accesses) into this.
     pub fn merge(&mut self, other: &AccessAgg) {
         self.operations |= other.operations;
@@ -37,9 +146,49 @@ impl AccessAgg {
     }
 }
 
+/// One attempt to read a secret, its strings borrowed (see [`SecretAccess`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    pub identity_key: &'a str,
+    pub source: Source,
+    pub secret: &'a str,
+    pub address: Option<&'a str>,
+    pub operation: Operation,
+    pub at_ms: i64,
+    pub outcome: Outcome,
+}
+
+impl<'a> From<&'a SecretAccess> for Read<'a> {
+    fn from(access: &'a SecretAccess) -> Self {
+        Read {
+            identity_key: &access.principal.key,
+            source: access.source,
+            secret: &access.secret,
+            address: access.address.as_deref(),
+            operation: access.operation,
+            at_ms: access.at_ms,
+            outcome: access.outcome,
+        }
+    }
+}
+
+/// A row with its terms as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row<'a> {
+    pub identity_key: &'a str,
+    pub source: Source,
+    pub secret: &'a str,
+    pub day: i64,
+    pub address: Option<&'a str>,
+}
+
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub access: HashMap<AccessKey, AccessAgg>,
+    identities: Terms,
+    /// Per source (`Source as usize`).
+    secrets: [Terms; 2],
+    addresses: Terms,
+    rows: HashMap<RowKey, AccessAgg>,
     /// identity key → (source, {(kind, value)}).
     pub names: BTreeMap<String, (Source, BTreeSet<(String, String)>)>,
     /// Successful reads and denied attempts added.
@@ -49,58 +198,249 @@ pub struct Batch {
 
 impl Batch {
     pub fn add(&mut self, access: &SecretAccess) {
-        self.take(access.clone());
+        self.add_names(
+            &access.principal.key,
+            access.source,
+            access.principal.names.iter().cloned(),
+        );
+        self.record(Read::from(access));
     }
 
-    /// [`Batch::add`] of an access the caller gives away (its strings are moved into
-    /// the batch, not copied).
-    pub fn take(&mut self, access: SecretAccess) {
-        let names = match self.names.get_mut(&access.principal.key) {
-            Some((_, names)) => names,
-            None => {
-                &mut self
-                    .names
-                    .entry(access.principal.key.clone())
-                    .or_insert((access.source, BTreeSet::new()))
-                    .1
-            }
+    /// [`Batch::add`] of an access the caller gives away (its names are moved into the
+    /// batch, not copied).
+    pub fn take(&mut self, mut access: SecretAccess) {
+        let names = std::mem::take(&mut access.principal.names);
+        self.add_names(&access.principal.key, access.source, names);
+        self.record(Read::from(&access));
+    }
+
+    /// Count one attempt (the identity's names are added apart, by
+    /// [`Batch::add_names`]).
+    pub fn record(&mut self, read: Read<'_>) {
+        let key = RowKey {
+            identity: self.identities.intern(read.identity_key),
+            source: read.source,
+            secret: self.secrets[read.source as usize].intern(read.secret),
+            day: day_of(read.at_ms),
+            address: read
+                .address
+                .map_or(NO_ADDRESS, |address| self.addresses.intern(address)),
         };
-        for name in access.principal.names {
-            if !names.contains(&name) {
-                names.insert(name);
-            }
-        }
-        let (reads, denied) = match access.outcome {
-            Outcome::Read => (1, 0),
-            Outcome::Denied => (0, 1),
-        };
-        self.reads += reads as u64;
-        self.denied += denied as u64;
-        let agg = AccessAgg {
-            operations: access.operation.bit(),
-            first_seen: access.at_ms,
-            last_seen: access.at_ms,
-            reads,
-            denied,
-        };
-        let key = AccessKey {
-            identity_key: access.principal.key,
-            source: access.source,
-            secret: access.secret,
-            day: day_of(access.at_ms),
-            address: access.address,
-        };
-        self.access
+        let agg = AccessAgg::one(read.operation, read.at_ms, read.outcome);
+        self.count(key, agg);
+    }
+
+    fn count(&mut self, key: RowKey, agg: AccessAgg) {
+        self.reads += agg.reads as u64;
+        self.denied += agg.denied as u64;
+        self.rows
             .entry(key)
             .and_modify(|known| known.merge(&agg))
             .or_insert(agg);
     }
 
+    /// Add names `identity_key` was seen under.
+    pub fn add_names(
+        &mut self,
+        identity_key: &str,
+        source: Source,
+        names: impl IntoIterator<Item = (String, String)>,
+    ) {
+        let known = match self.names.get_mut(identity_key) {
+            Some((_, known)) => known,
+            None => {
+                &mut self
+                    .names
+                    .entry(identity_key.to_string())
+                    .or_insert((source, BTreeSet::new()))
+                    .1
+            }
+        };
+        for name in names {
+            if !known.contains(&name) {
+                known.insert(name);
+            }
+        }
+    }
+
+    /// Fold `other` (accesses counted apart, e.g. on another thread) into this batch.
+    pub fn merge(&mut self, other: Batch) {
+        let identities = self.identities.absorb(&other.identities);
+        let secrets = [
+            self.secrets[0].absorb(&other.secrets[0]),
+            self.secrets[1].absorb(&other.secrets[1]),
+        ];
+        let addresses = self.addresses.absorb(&other.addresses);
+        self.rows.reserve(other.rows.len());
+        for (key, agg) in other.rows {
+            let key = RowKey {
+                identity: identities[key.identity as usize],
+                source: key.source,
+                secret: secrets[key.source as usize][key.secret as usize],
+                day: key.day,
+                address: match key.address {
+                    NO_ADDRESS => NO_ADDRESS,
+                    address => addresses[address as usize],
+                },
+            };
+            self.count(key, agg);
+        }
+        for (identity_key, (source, names)) in other.names {
+            match self.names.get_mut(&identity_key) {
+                Some((_, known)) => known.extend(names),
+                None => {
+                    self.names.insert(identity_key, (source, names));
+                }
+            }
+        }
+    }
+
+    /// The identity keys of the rows.
+    pub fn identities(&self) -> &Terms {
+        &self.identities
+    }
+
+    /// The secrets of `source` of the rows.
+    pub fn secrets(&self, source: Source) -> &Terms {
+        &self.secrets[source as usize]
+    }
+
+    /// The source addresses of the rows.
+    pub fn addresses(&self) -> &Terms {
+        &self.addresses
+    }
+
+    /// The rows, by term number (in no particular order).
+    pub fn keyed_rows(&self) -> impl ExactSizeIterator<Item = (&RowKey, &AccessAgg)> {
+        self.rows.iter()
+    }
+
+    /// The rows with their terms as strings (in no particular order).
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = (Row<'_>, &AccessAgg)> {
+        self.rows.iter().map(|(key, agg)| {
+            let row = Row {
+                identity_key: self.identities.value(key.identity),
+                source: key.source,
+                secret: self.secrets[key.source as usize].value(key.secret),
+                day: key.day,
+                address: (key.address != NO_ADDRESS).then(|| self.addresses.value(key.address)),
+            };
+            (row, agg)
+        })
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.access.is_empty()
+        self.rows.is_empty()
     }
 
     pub fn clear(&mut self) {
         *self = Batch::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trail::event::Principal;
+
+    fn access(identity: &str, secret: &str, at_ms: i64, address: Option<&str>) -> SecretAccess {
+        SecretAccess {
+            source: Source::Vault,
+            principal: Principal {
+                key: identity.into(),
+                names: vec![("login".into(), identity.to_lowercase())],
+            },
+            secret: secret.into(),
+            operation: Operation::Read,
+            at_ms,
+            address: address.map(str::to_string),
+            outcome: Outcome::Read,
+        }
+    }
+
+    /// (identity, secret, day, address, reads, first seen, last seen), sorted.
+    type Summary = Vec<(String, String, i64, Option<String>, i64, i64, i64)>;
+
+    fn summary(batch: &Batch) -> Summary {
+        let mut rows: Vec<_> = batch
+            .rows()
+            .map(|(row, agg)| {
+                (
+                    row.identity_key.to_string(),
+                    row.secret.to_string(),
+                    row.day,
+                    row.address.map(str::to_string),
+                    agg.reads,
+                    agg.first_seen,
+                    agg.last_seen,
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn reads_of_one_key_on_one_day_from_one_address_are_one_row() {
+        let mut batch = Batch::default();
+        batch.add(&access("A", "s/1", 10, Some("10.0.0.1")));
+        batch.take(access("A", "s/1", 20, Some("10.0.0.1")));
+        batch.add(&access("A", "s/1", DAY + 5, Some("10.0.0.1")));
+        batch.add(&access("A", "s/1", 30, None));
+        batch.add(&access("B", "s/1", 30, None));
+        assert_eq!(batch.len(), 4);
+        assert_eq!(batch.reads, 5);
+        assert_eq!(
+            summary(&batch)[0],
+            ("A".into(), "s/1".into(), 0, None, 1, 30, 30)
+        );
+        assert_eq!(
+            summary(&batch)[1],
+            (
+                "A".into(),
+                "s/1".into(),
+                0,
+                Some("10.0.0.1".into()),
+                2,
+                10,
+                20
+            )
+        );
+        assert_eq!(batch.identities().values().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(batch.addresses().len(), 1);
+    }
+
+    #[test]
+    fn merged_batches_count_as_one_batch_would() {
+        let reads = [
+            ("A", "s/1", 10, Some("10.0.0.1")),
+            ("B", "s/2", 20, None),
+            ("A", "s/1", 15, Some("10.0.0.1")),
+            ("C", "s/3", DAY * 3, Some("10.0.0.9")),
+            ("B", "s/1", 40, Some("10.0.0.1")),
+            ("A", "s/2", 50, None),
+        ];
+        let mut whole = Batch::default();
+        for (identity, secret, at, address) in reads {
+            whole.add(&access(identity, secret, at, address));
+        }
+        // Two halves with their own numbering (B before A in the second).
+        let mut first = Batch::default();
+        let mut second = Batch::default();
+        for (i, (identity, secret, at, address)) in reads.into_iter().rev().enumerate() {
+            let half = if i % 2 == 0 { &mut first } else { &mut second };
+            half.add(&access(identity, secret, at, address));
+        }
+        first.merge(second);
+        assert_eq!(summary(&first), summary(&whole));
+        assert_eq!(first.reads, whole.reads);
+        assert_eq!(first.names, whole.names);
     }
 }

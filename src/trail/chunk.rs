@@ -1,13 +1,17 @@
 //! A chunk of complete Vault audit lines parsed on several threads: the chunk is cut
 //! into parts at line boundaries, each part is parsed on a thread of its own, and the
-//! results come back in line order (pairing requests with their responses needs that
-//! order, and is done afterwards on one thread). Within a part, a request whose
-//! response follows is only counted as a record: its access is never built (the
-//! response records it). Blank lines are skipped; a malformed line keeps its 1-based
-//! line number in the file.
+//! parts come back in line order. Within a part, responses are counted into a batch of
+//! the part's own (aggregation does not depend on order), a request whose response
+//! follows in the part is only counted as a record (the response records its access),
+//! and what the pairing of requests with responses must see — the other requests, and
+//! every response's request id — is kept in line order as [`Event`]s, to be fed to the
+//! [`Pairer`] on one thread ([`absorb`]). Blank lines are skipped; a malformed line
+//! keeps its 1-based line number in the file.
 
-use super::vault::{parse_raw, Entry, EntryKind};
-use std::collections::HashSet;
+use super::batch::{Batch, NamesGiven};
+use super::pairing::Pairer;
+use super::vault::{parse_raw, Entry, EntryKind, Scratch};
+use std::borrow::Cow;
 use std::num::NonZeroUsize;
 
 /// Below this many bytes a chunk is parsed on the calling thread alone.
@@ -15,16 +19,64 @@ const MIN_PARALLEL_BYTES: usize = 512 * 1024;
 /// Threads at most, whatever the machine has.
 const MAX_THREADS: usize = 8;
 
-/// One non-blank line of a chunk.
+/// What the pairing must see of one line of a part, in line order.
 #[derive(Debug)]
-pub enum Parsed {
-    Entry(Entry),
-    /// A request whose response comes later in the chunk (which records the access).
-    Answered,
+pub enum Event<'a> {
+    /// A request whose response is not in the part: it waits for one.
+    Request(Entry),
+    /// A response; its access, if any, is already in the part's batch.
+    Response {
+        request_id: Cow<'a, str>,
+        at_ms: i64,
+    },
     Malformed {
         line: u64,
         reason: String,
     },
+}
+
+/// One part of a chunk, parsed.
+#[derive(Debug)]
+pub struct Part<'a> {
+    pub events: Vec<Event<'a>>,
+    /// The accesses the part's responses record.
+    pub batch: Batch,
+    /// Audit entries in the part (requests answered within it included).
+    pub records: u64,
+    /// The name sources whose names the part's batch holds (see [`NamesGiven`]).
+    pub given: NamesGiven,
+}
+
+/// Feed parsed parts, in line order, to the pairing and `batch`, as an ingest does,
+/// and add their name sources to `given`; malformed lines go to `malformed`. Returns
+/// the number of audit entries.
+pub fn absorb(
+    parts: Vec<Part<'_>>,
+    pairer: &mut Pairer,
+    batch: &mut Batch,
+    given: &mut NamesGiven,
+    mut malformed: impl FnMut(u64, String),
+) -> u64 {
+    let mut records = 0;
+    let mut completed = Vec::new();
+    for part in parts {
+        records += part.records;
+        for event in part.events {
+            match event {
+                Event::Request(entry) => pairer.feed(entry, &mut completed),
+                Event::Response { request_id, at_ms } => {
+                    pairer.responded(&request_id, at_ms, &mut completed)
+                }
+                Event::Malformed { line, reason } => malformed(line, reason),
+            }
+        }
+        batch.merge(part.batch);
+        given.absorb(part.given);
+    }
+    for access in completed {
+        batch.take(access);
+    }
+    records
 }
 
 /// Threads worth using on this machine.
@@ -36,25 +88,31 @@ pub fn threads() -> usize {
 }
 
 /// Parse the lines of `chunk` (each ended by `\n`, except perhaps the last), the first
-/// of which is line `first_line + 1` of its file, on up to `threads` threads.
-pub fn parse_chunk(chunk: &[u8], first_line: u64, threads: usize) -> Vec<Parsed> {
+/// of which is line `first_line + 1` of its file, on up to `threads` threads. Names
+/// are built only for name sources not in `given` (those given by earlier chunks).
+pub fn parse_chunk<'a>(
+    chunk: &'a [u8],
+    first_line: u64,
+    threads: usize,
+    given: &NamesGiven,
+) -> Vec<Part<'a>> {
     let parts = split(chunk, first_line, threads);
     if parts.len() <= 1 {
-        return parse_part(chunk, first_line);
+        return vec![parse_part(chunk, first_line, given)];
     }
     std::thread::scope(|scope| {
         let mut rest = parts.iter();
         let first = rest.next().copied();
         let handles: Vec<_> = rest
-            .map(|&(part, line)| scope.spawn(move || parse_part(part, line)))
+            .map(|&(part, line)| scope.spawn(move || parse_part(part, line, given)))
             .collect();
-        let mut out = match first {
-            Some((part, line)) => parse_part(part, line),
-            None => Vec::new(),
-        };
+        let mut out = Vec::with_capacity(parts.len());
+        if let Some((part, line)) = first {
+            out.push(parse_part(part, line, given));
+        }
         for handle in handles {
             match handle.join() {
-                Ok(parsed) => out.extend(parsed),
+                Ok(parsed) => out.push(parsed),
                 // parse_line does not panic on any input; were a thread to die
                 // anyway, re-raise its panic here rather than lose its lines.
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -109,7 +167,7 @@ fn lines(part: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn parse_part(part: &[u8], first_line: u64) -> Vec<Parsed> {
+fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'a> {
     // Every line parsed, its strings still borrowed from the chunk.
     let mut raws = Vec::with_capacity(part.len() / 1024 + 1);
     for (number, line) in (first_line + 1..).zip(lines(part)) {
@@ -124,7 +182,7 @@ fn parse_part(part: &[u8], first_line: u64) -> Vec<Parsed> {
     // same access, and the pairing would drop the request's on seeing it.
     let mut answered = vec![false; raws.len()];
     {
-        let mut responded: HashSet<&str> = HashSet::new();
+        let mut responded: foldhash::HashSet<&str> = Default::default();
         for (i, raw) in raws.iter().enumerate().rev() {
             let Ok(raw) = raw else { continue };
             let id = raw.request_id();
@@ -139,26 +197,41 @@ fn parse_part(part: &[u8], first_line: u64) -> Vec<Parsed> {
             }
         }
     }
-    // Responses give their identity's names once per part (they all reach the same
-    // batch); a request that may wait for its response always carries them.
-    let mut named: HashSet<String> = HashSet::new();
-    let mut out = Vec::with_capacity(raws.len());
+    // Responses are counted here, their identity's names built once per name source
+    // (the part's batch keeps them); a request that may wait for its response goes to
+    // the pairing whole.
+    let mut batch = Batch::default();
+    let mut scratch = Scratch::default();
+    let mut events = Vec::with_capacity(raws.len());
+    let mut records = 0;
     for (raw, answered) in raws.into_iter().zip(answered) {
-        out.push(match raw {
-            Err((line, reason)) => Parsed::Malformed { line, reason },
-            Ok(_) if answered => Parsed::Answered,
-            Ok(raw) if raw.kind == EntryKind::Request => Parsed::Entry(raw.into_entry()),
-            Ok(raw) => Parsed::Entry(raw.into_entry_with(|key| {
-                if named.contains(key) {
-                    false
-                } else {
-                    named.insert(key.to_string());
-                    true
-                }
-            })),
-        });
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err((line, reason)) => {
+                events.push(Event::Malformed { line, reason });
+                continue;
+            }
+        };
+        records += 1;
+        match raw.kind {
+            EntryKind::Request if answered => {}
+            EntryKind::Request => events.push(Event::Request(raw.into_entry())),
+            EntryKind::Response => {
+                raw.record_into(&mut batch, &mut scratch, given);
+                let at_ms = raw.at_ms;
+                events.push(Event::Response {
+                    request_id: raw.into_request_id(),
+                    at_ms,
+                });
+            }
+        }
     }
-    out
+    Part {
+        events,
+        batch,
+        records,
+        given: scratch.into_given(),
+    }
 }
 
 #[cfg(test)]
@@ -184,47 +257,57 @@ mod tests {
         text.into_bytes()
     }
 
-    fn summary(parsed: &[Parsed]) -> Vec<String> {
-        parsed
+    /// What the pairing sees, line by line, and the part batches' rows.
+    fn summary(parts: &[Part]) -> Vec<String> {
+        parts
             .iter()
-            .map(|p| match p {
-                Parsed::Entry(entry) => entry.request_id.clone(),
-                Parsed::Answered => "answered".into(),
-                Parsed::Malformed { line, .. } => format!("malformed@{line}"),
+            .flat_map(|part| &part.events)
+            .map(|event| match event {
+                Event::Request(entry) => format!("request {}", entry.request_id),
+                Event::Response { request_id, .. } => request_id.to_string(),
+                Event::Malformed { line, .. } => format!("malformed@{line}"),
             })
             .collect()
+    }
+
+    fn rows(parts: &[Part]) -> usize {
+        parts.iter().map(|part| part.batch.len()).sum()
     }
 
     #[test]
     fn parts_end_at_line_ends_and_keep_line_order_and_numbers() {
         let text = chunk(20_000);
         assert!(text.len() > MIN_PARALLEL_BYTES);
-        let one = parse_chunk(&text, 100, 1);
+        let one = parse_chunk(&text, 100, 1, &NamesGiven::default());
         for threads in [2, 3, 8] {
             let parts = split(&text, 100, threads);
             assert_eq!(parts.len(), threads);
             assert!(parts.iter().all(|(p, _)| p.ends_with(b"\n")));
-            let many = parse_chunk(&text, 100, threads);
+            let many = parse_chunk(&text, 100, threads, &NamesGiven::default());
+            assert_eq!(many.len(), threads);
             assert_eq!(summary(&many), summary(&one), "{threads} threads");
+            assert_eq!(rows(&many), 19_998, "{threads} threads");
         }
         let summary = summary(&one);
         assert_eq!(summary.len(), 19_999, "the blank line is skipped");
         assert_eq!(summary[0], "r-0");
         assert_eq!(summary[10], "malformed@112", "line 12 of the chunk");
         assert_eq!(summary[19_998], "r-19999");
+        assert_eq!(one[0].records, 19_998);
     }
 
     #[test]
     fn a_last_line_without_newline_and_tiny_chunks_are_parsed() {
         let mut text = chunk(3);
         text.extend_from_slice(line(3).trim_end().as_bytes());
-        let parsed = parse_chunk(&text, 0, 4);
+        let parsed = parse_chunk(&text, 0, 4, &NamesGiven::default());
         assert_eq!(summary(&parsed), ["r-0", "r-1", "r-2", "r-3"]);
-        assert!(parse_chunk(b"", 0, 4).is_empty());
+        let empty = parse_chunk(b"", 0, 4, &NamesGiven::default());
+        assert!(summary(&empty).is_empty() && rows(&empty) == 0);
     }
 
     #[test]
-    fn a_request_answered_in_the_part_builds_no_access_and_names_come_once() {
+    fn responses_are_counted_in_the_part_and_only_waiting_requests_go_to_the_pairing() {
         let request = |id: &str, entity: &str| {
             format!(
                 "{{\"time\":\"2026-11-18T09:14:03Z\",\"type\":\"request\",\"auth\":{{\"entity_id\":\"{entity}\"}},\"request\":{{\"id\":\"{id}\",\"operation\":\"read\",\"path\":\"secret/data/a\",\"mount_point\":\"secret/\",\"mount_type\":\"kv\"}}}}\n"
@@ -241,34 +324,84 @@ mod tests {
             response("r-4", "e-2"),
         ]
         .concat();
-        let parsed = parse_chunk(text.as_bytes(), 0, 1);
-        assert!(matches!(parsed[0], Parsed::Answered));
-        let names = |p: &Parsed| match p {
-            Parsed::Entry(entry) => (
-                entry.request_id.clone(),
-                entry
-                    .access
-                    .as_ref()
-                    .map(|a| a.principal.names.len())
-                    .unwrap_or(99),
-            ),
-            other => panic!("{other:?}"),
+        let parts = parse_chunk(text.as_bytes(), 0, 1, &NamesGiven::default());
+        assert_eq!(
+            summary(&parts),
+            ["request r-2", "r-1", "r-3", "r-4"],
+            "r-1's request is answered in the part: not seen by the pairing"
+        );
+        assert_eq!(parts[0].records, 5);
+        let Event::Request(waiting) = &parts[0].events[0] else {
+            panic!("{:?}", parts[0].events[0]);
         };
+        let access = waiting.access.as_ref().expect("r-2 reads a secret");
         assert_eq!(
-            names(&parsed[1]),
-            ("r-2".into(), 1),
-            "r-2 may still wait: named"
+            access.principal.names.len(),
+            1,
+            "a waiting request is named"
         );
+        let batch = &parts[0].batch;
+        assert_eq!(batch.reads, 3, "three responses");
+        assert_eq!(batch.len(), 2, "e-1 and e-2 read secret/a on one day");
+        assert_eq!(batch.names.len(), 2);
+        assert_eq!(batch.names["vault:entity:e-1"].1.len(), 1);
+
+        // Fed to the pairing: r-2 waits; the batch has the three responses.
+        let mut pairer = Pairer::default();
+        let mut total = Batch::default();
+        let mut given = NamesGiven::default();
+        let records = absorb(parts, &mut pairer, &mut total, &mut given, |_, _| {
+            panic!("malformed")
+        });
+        assert_eq!((records, pairer.pending(), total.reads), (5, 1, 3));
+    }
+
+    #[test]
+    fn names_are_built_once_per_name_source_and_not_again_for_later_chunks() {
+        let response = |id: usize, display_name: &str| {
+            format!(
+                "{{\"time\":\"2026-11-18T09:14:03Z\",\"type\":\"response\",\"auth\":{{\"entity_id\":\"e-1\",\"display_name\":\"{display_name}\"}},\"request\":{{\"id\":\"r-{id}\",\"operation\":\"read\",\"path\":\"secret/data/a\",\"mount_point\":\"secret/\",\"mount_type\":\"kv\"}}}}\n"
+            )
+        };
+        let text = [
+            response(1, "oidc-alice@example.com"),
+            response(2, "oidc-alice@example.com"),
+            response(3, "userpass-alice"),
+        ]
+        .concat();
+        let mut given = NamesGiven::default();
+        let parts = parse_chunk(text.as_bytes(), 0, 1, &given);
+        let names: Vec<String> = parts[0].batch.names["vault:entity:e-1"]
+            .1
+            .iter()
+            .map(|(kind, value)| format!("{kind}={value}"))
+            .collect();
         assert_eq!(
-            names(&parsed[2]),
-            ("r-1".into(), 1),
-            "first response of e-1"
+            names,
+            [
+                "display_name=oidc-alice@example.com",
+                "display_name=userpass-alice",
+                "entity_id=e-1",
+                "login=alice",
+                "login=alice@example.com",
+            ],
+            "the entity's second display name is kept"
         );
-        assert_eq!(
-            names(&parsed[3]),
-            ("r-3".into(), 0),
-            "e-1 was named in this part"
+        assert_eq!(parts[0].given.len(), 2, "two name sources");
+        let mut batch = Batch::default();
+        absorb(
+            parts,
+            &mut Pairer::default(),
+            &mut batch,
+            &mut given,
+            |_, _| {},
         );
-        assert_eq!(names(&parsed[4]), ("r-4".into(), 1));
+        // A later chunk with the same name sources builds no names; a new one does.
+        let later = [response(4, "userpass-alice"), response(5, "token-alice")].concat();
+        let parts = parse_chunk(later.as_bytes(), 0, 1, &given);
+        let names = &parts[0].batch.names["vault:entity:e-1"].1;
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.contains(&("display_name".into(), "token-alice".into())));
+        assert_eq!(parts[0].batch.reads, 2);
     }
 }

@@ -10,8 +10,8 @@
 //!   shorter than the cursor, or its first bytes no longer match the fingerprint
 //!   taken when it was read: read again from 0.
 
-use super::batch::Batch;
-use super::chunk::{parse_chunk, threads, Parsed};
+use super::batch::{Batch, NamesGiven};
+use super::chunk::{absorb, parse_chunk, threads};
 use super::logfile::{find_by_id, LogFile, HEAD_BYTES};
 use super::pairing::{Pairer, STALE_MS};
 use super::report::IngestReport;
@@ -93,6 +93,8 @@ struct Follower<'a> {
     progress: &'a dyn Progress,
     state: ReaderState,
     batch: Batch,
+    /// Name sources whose names went to the writer in this run's batches.
+    names_given: NamesGiven,
     report: IngestReport,
     lines_this_run: u64,
     /// The lines of the batch being read.
@@ -120,6 +122,7 @@ pub async fn ingest_vault_file(
         progress,
         state: ReaderState::default(),
         batch: Batch::default(),
+        names_given: NamesGiven::default(),
         report: IngestReport::default(),
         lines_this_run: 0,
         buf: Vec::new(),
@@ -352,19 +355,21 @@ impl Follower<'_> {
             let (lines, at_end) = log
                 .read_lines(&mut self.buf, chunk_limit, limit - read, final_read)
                 .map_err(|source| io(log, source))?;
-            for parsed in parse_chunk(&self.buf, first_line, self.options.parse_threads) {
-                match parsed {
-                    Parsed::Entry(entry) => {
-                        self.report.records += 1;
-                        self.state.pairer.feed(entry, &mut self.accesses);
-                    }
-                    Parsed::Answered => self.report.records += 1,
-                    Parsed::Malformed { line, reason } => {
-                        self.report.malformed(&path, line, reason)
-                    }
-                }
-            }
-            self.take_accesses();
+            let parts = parse_chunk(
+                &self.buf,
+                first_line,
+                self.options.parse_threads,
+                &self.names_given,
+            );
+            let report = &mut self.report;
+            let records = absorb(
+                parts,
+                &mut self.state.pairer,
+                &mut self.batch,
+                &mut self.names_given,
+                |line, reason| report.malformed(&path, line, reason),
+            );
+            self.report.records += records;
             read += lines;
             self.progress.advance(log.offset - before);
             if at_end {

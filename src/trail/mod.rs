@@ -3,8 +3,9 @@
 //! secret-access index (`store::trail`), which the query answers from.
 //!
 //! - `event` — what a parser yields ([`event::SecretAccess`]); HMAC'd values
-//! - `vault` — one Vault audit line → entry (+ access); `chunk` — a chunk of lines
-//!   parsed on several threads; `pairing` — request/response
+//! - `vault` — one Vault audit line → entry (+ access); `skim` — the fast reader of
+//!   a line's wanted fields (serde_json reads what it leaves); `chunk` — a chunk of
+//!   lines parsed on several threads; `pairing` — request/response
 //! - `logfile` — one log file read line by line from an offset; `follow` — the
 //!   resumable `tail -F` of a Vault file device log (rotation, truncation)
 //! - `socket` — the Vault socket audit device (TCP)
@@ -26,6 +27,7 @@ pub mod matching;
 pub mod pairing;
 pub mod query;
 pub mod report;
+mod skim;
 pub mod socket;
 pub mod vault;
 pub mod writer;

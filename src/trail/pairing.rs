@@ -43,6 +43,18 @@ impl Pairer {
                 }
             }
         }
+        self.fed(out);
+    }
+
+    /// Take a response whose access, if any, the caller counts itself:
+    /// [`Pairer::feed`] of that response without it.
+    pub fn responded(&mut self, request_id: &str, at_ms: i64, out: &mut Vec<SecretAccess>) {
+        self.latest_ms = self.latest_ms.max(at_ms);
+        self.pending.remove(request_id);
+        self.fed(out);
+    }
+
+    fn fed(&mut self, out: &mut Vec<SecretAccess>) {
         self.fed += 1;
         if self.fed % 1024 == 0 || self.pending.len() > MAX_PENDING {
             self.expire(self.latest_ms - STALE_MS, out);

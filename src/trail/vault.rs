@@ -6,9 +6,11 @@
 //! the parser and never kept. HMAC'd strings (`hmac-sha256:…`) are never taken as
 //! names, paths or addresses.
 
+use super::batch::{Batch, NamesGiven, Read};
 use super::event::{
     is_hmac, name_kind, parse_time_ms, plain, Operation, Outcome, Principal, SecretAccess, Source,
 };
+use super::skim;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -29,6 +31,43 @@ pub enum EntryKind {
     Response,
 }
 
+/// The fields of a line that say who read what, however the line was read.
+#[derive(Debug, Default)]
+pub(super) struct Fields<'a> {
+    pub kind: Option<Cow<'a, str>>,
+    pub time: Option<Cow<'a, str>>,
+    pub auth: Option<Auth<'a>>,
+    pub request: Option<Request<'a>>,
+    /// `error` is there (not null, not empty).
+    pub denied: bool,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Auth<'a> {
+    pub entity_id: Option<Cow<'a, str>>,
+    pub display_name: Option<Cow<'a, str>>,
+    /// `metadata.username` and `metadata.email`, when strings.
+    pub username: Option<Cow<'a, str>>,
+    pub email: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+pub(super) struct Request<'a> {
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub operation: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub path: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub mount_point: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub mount_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub remote_address: Option<Cow<'a, str>>,
+}
+
+/// The line as serde_json reads it (when the skimming reader leaves it).
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(rename = "type", borrow)]
@@ -36,14 +75,14 @@ struct Line<'a> {
     #[serde(borrow)]
     time: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    auth: Option<Auth<'a>>,
+    auth: Option<LineAuth<'a>>,
     #[serde(borrow)]
     request: Option<Request<'a>>,
     error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
-struct Auth<'a> {
+struct LineAuth<'a> {
     #[serde(borrow)]
     entity_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -57,26 +96,50 @@ struct Metadata {
     email: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct Request<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    operation: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    path: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    mount_point: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    mount_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    remote_address: Option<Cow<'a, str>>,
+impl<'a> Line<'a> {
+    fn into_fields(self) -> Fields<'a> {
+        let string = |value: Option<serde_json::Value>| match value {
+            Some(serde_json::Value::String(text)) => Some(Cow::Owned(text)),
+            _ => None,
+        };
+        Fields {
+            kind: self.kind,
+            time: self.time,
+            auth: self.auth.map(|auth| {
+                let (username, email) = match auth.metadata {
+                    Some(metadata) => (string(metadata.username), string(metadata.email)),
+                    None => (None, None),
+                };
+                Auth {
+                    entity_id: auth.entity_id,
+                    display_name: auth.display_name,
+                    username,
+                    email,
+                }
+            }),
+            request: self.request,
+            denied: match &self.error {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::String(s)) => !s.is_empty(),
+                Some(_) => true,
+            },
+        }
+    }
 }
 
 /// Parse one line. `Err` is the reason the line is malformed (not JSON, not an audit
 /// entry); a well-formed line that records no secret access has `access: None`.
 pub fn parse_line(line: &[u8]) -> Result<Entry, String> {
     parse_raw(line).map(RawEntry::into_entry)
+}
+
+/// [`parse_line`] with serde_json reading every line (no skimming): what the fast
+/// path must always agree with (tests and the fuzz target compare them).
+#[doc(hidden)]
+pub fn parse_line_with_serde_json(line: &[u8]) -> Result<Entry, String> {
+    serde_line(line)
+        .and_then(entry_of)
+        .map(RawEntry::into_entry)
 }
 
 /// A parsed line whose strings still borrow from the line: what [`parse_line`] gives
@@ -94,6 +157,11 @@ impl<'a> RawEntry<'a> {
     /// `request.id`: a request line and its response line share it.
     pub fn request_id(&self) -> &str {
         self.request.id.as_deref().unwrap_or_default()
+    }
+
+    /// `request.id`, given away.
+    pub fn into_request_id(self) -> Cow<'a, str> {
+        self.request.id.unwrap_or_default()
     }
 
     /// The entry, with the access it records and all the principal's names.
@@ -136,12 +204,86 @@ impl<'a> RawEntry<'a> {
     }
 }
 
+/// Room to build an access's identity key and secret path in, kept from one line to
+/// the next (so that counting a read allocates nothing), and the name sources whose
+/// names were given since the reader started with it.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    key: String,
+    secret: String,
+    names_source: String,
+    given: NamesGiven,
+}
+
+impl Scratch {
+    /// The name sources whose names [`RawEntry::record_into`] gave.
+    pub fn into_given(self) -> NamesGiven {
+        self.given
+    }
+}
+
+impl RawEntry<'_> {
+    /// Count the access this entry records, if any, in `batch`, with the identity's
+    /// names unless `given` or `scratch` says they were given already (for the same
+    /// entity id, display name and aliases): [`RawEntry::into_entry`] added to a batch,
+    /// without building the entry.
+    pub fn record_into(&self, batch: &mut Batch, scratch: &mut Scratch, given: &NamesGiven) {
+        let Some(operation) = classify_into(&self.request, &mut scratch.secret) else {
+            return;
+        };
+        let Some(auth) = self.auth.as_ref() else {
+            return;
+        };
+        if !principal_key_into(auth, &mut scratch.key) {
+            return;
+        }
+        let source = &mut scratch.names_source;
+        source.clear();
+        source.push_str(&scratch.key);
+        for value in [&auth.display_name, &auth.username, &auth.email] {
+            source.push('\0');
+            source.push_str(value.as_deref().unwrap_or_default());
+        }
+        if !given.contains(source) && !scratch.given.contains(source) {
+            batch.add_names(&scratch.key, Source::Vault, principal_names(auth));
+            scratch.given.insert(source);
+        }
+        batch.record(Read {
+            identity_key: &scratch.key,
+            source: Source::Vault,
+            secret: &scratch.secret,
+            address: plain(self.request.remote_address.as_deref()),
+            operation,
+            at_ms: self.at_ms,
+            outcome: if self.denied {
+                Outcome::Denied
+            } else {
+                Outcome::Read
+            },
+        });
+    }
+}
+
 /// Parse one line without copying its strings; `Err` as [`parse_line`].
 pub fn parse_raw(line: &[u8]) -> Result<RawEntry<'_>, String> {
-    let parsed: Line = serde_json::from_slice(line).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => format!("not an audit entry: {e}"),
-        _ => format!("not JSON: {e}"),
-    })?;
+    let parsed = match skim::fields(line) {
+        Some(fields) => fields,
+        None => serde_line(line)?,
+    };
+    entry_of(parsed)
+}
+
+/// The line's fields as serde_json reads them.
+fn serde_line(line: &[u8]) -> Result<Fields<'_>, String> {
+    serde_json::from_slice::<Line>(line)
+        .map(Line::into_fields)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => format!("not an audit entry: {e}"),
+            _ => format!("not JSON: {e}"),
+        })
+}
+
+fn entry_of(parsed: Fields<'_>) -> Result<RawEntry<'_>, String> {
     let kind = match parsed.kind.as_deref() {
         Some("request") => EntryKind::Request,
         Some("response") => EntryKind::Response,
@@ -157,17 +299,12 @@ pub fn parse_raw(line: &[u8]) -> Result<RawEntry<'_>, String> {
     let at_ms = parse_time_ms(time)
         .ok_or_else(|| format!("`time` `{}` is not an RFC 3339 time", truncate(time)))?;
     let request = parsed.request.ok_or("no `request` object")?;
-    let denied = match &parsed.error {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
-    };
     Ok(RawEntry {
         kind,
         at_ms,
         auth: parsed.auth,
         request,
-        denied,
+        denied: parsed.denied,
     })
 }
 
@@ -185,6 +322,13 @@ fn truncate(text: &str) -> String {
 /// - Dynamic credentials: `read` under `<mount>creds/` or `static-creds/` of a
 ///   `database` mount, `creds/` or `sts/` of an `aws` mount.
 fn classify(request: &Request) -> Option<(String, Operation)> {
+    let mut secret = String::new();
+    classify_into(request, &mut secret).map(|operation| (secret, operation))
+}
+
+/// [`classify`], the secret's logical path written into `secret` (cleared first).
+fn classify_into(request: &Request, secret: &mut String) -> Option<Operation> {
+    secret.clear();
     let operation = match request.operation.as_deref()? {
         "read" => Operation::Read,
         "list" => Operation::List,
@@ -196,49 +340,72 @@ fn classify(request: &Request) -> Option<(String, Operation)> {
     }
     let mount_type = request.mount_type.as_deref().unwrap_or_default();
     let mount = match request.mount_point.as_deref() {
-        Some(m) if !m.is_empty() && path.starts_with(m) => m.to_string(),
+        Some(m) if !m.is_empty() && path.starts_with(m) => m,
         // Older lines without mount fields: the first path segment.
-        _ => match path.split_once('/') {
-            Some((first, _)) => format!("{first}/"),
+        _ => match path.find('/') {
+            Some(slash) => &path[..=slash],
             None => return None,
         },
     };
     let rel = &path[mount.len()..];
+    let under = |prefixes: &[&str]| prefixes.iter().any(|p| rel.starts_with(p));
     match mount_type {
         "kv" | "generic" | "" => {
             if mount_type.is_empty() && mount != "secret/" {
                 return None;
             }
             if let Some(key) = rel.strip_prefix("data/") {
-                (operation == Operation::Read && !key.is_empty())
-                    .then(|| (format!("{mount}{key}"), operation))
+                if operation != Operation::Read || key.is_empty() {
+                    return None;
+                }
+                secret.push_str(mount);
+                secret.push_str(key);
             } else if let Some(dir) = rel.strip_prefix("metadata/") {
-                (operation == Operation::List).then(|| (format!("{mount}{dir}"), operation))
+                if operation != Operation::List {
+                    return None;
+                }
+                secret.push_str(mount);
+                secret.push_str(dir);
             } else if rel.is_empty() && operation == Operation::Read {
-                None
+                return None;
             } else {
-                Some((path.to_string(), operation))
+                secret.push_str(path);
             }
         }
-        "database" => (operation == Operation::Read
-            && (rel.starts_with("creds/") || rel.starts_with("static-creds/")))
-        .then(|| (path.to_string(), operation)),
-        "aws" => (operation == Operation::Read
-            && (rel.starts_with("creds/") || rel.starts_with("sts/")))
-        .then(|| (path.to_string(), operation)),
-        _ => None,
+        "database" if operation == Operation::Read && under(&["creds/", "static-creds/"]) => {
+            secret.push_str(path)
+        }
+        "aws" if operation == Operation::Read && under(&["creds/", "sts/"]) => {
+            secret.push_str(path)
+        }
+        _ => return None,
     }
+    Some(operation)
 }
 
 /// The identity behind a request: keyed by entity id, else by display name.
 fn principal_key(auth: &Auth) -> Option<String> {
+    let mut key = String::new();
+    principal_key_into(auth, &mut key).then_some(key)
+}
+
+/// [`principal_key`] written into `key` (cleared first); false when there is none.
+fn principal_key_into(auth: &Auth, key: &mut String) -> bool {
+    key.clear();
     let entity_id = plain(auth.entity_id.as_deref());
     let display_name = plain(auth.display_name.as_deref());
     match (entity_id, display_name) {
-        (Some(id), _) => Some(format!("vault:entity:{id}")),
-        (None, Some(name)) => Some(format!("vault:display_name:{name}")),
-        (None, None) => None,
+        (Some(id), _) => {
+            key.push_str("vault:entity:");
+            key.push_str(id);
+        }
+        (None, Some(name)) => {
+            key.push_str("vault:display_name:");
+            key.push_str(name);
+        }
+        (None, None) => return false,
     }
+    true
 }
 
 /// Every name the identity behind a request goes by (lower-cased).
@@ -262,11 +429,9 @@ fn principal_names(auth: &Auth) -> Vec<(String, String)> {
             }
         }
     }
-    if let Some(metadata) = &auth.metadata {
-        for value in [&metadata.username, &metadata.email].into_iter().flatten() {
-            if let Some(alias) = plain(value.as_str()) {
-                add(name_kind::ALIAS, alias);
-            }
+    for value in [&auth.username, &auth.email].into_iter().flatten() {
+        if let Some(alias) = plain(Some(value)) {
+            add(name_kind::ALIAS, alias);
         }
     }
     names
@@ -390,5 +555,48 @@ mod tests {
                 .unwrap_err()
                 .contains("RFC 3339")
         );
+    }
+
+    /// Lines as Vault writes them, and with odd but valid JSON.
+    fn samples() -> Vec<String> {
+        let full = r#"{"time":"2026-11-18T09:14:03.552817Z","type":"response","auth":{"accessor":"hmac-sha256:1f","client_token":"hmac-sha256:2e","display_name":"oidc-alice@example.com","entity_id":"e-1","metadata":{"role":"default","username":"alice@example.com"},"policies":["default"],"token_ttl":3600},"request":{"id":"r-1","operation":"read","mount_point":"secret/","mount_type":"kv","path":"secret/data/payments/db","remote_address":"10.0.0.1","remote_port":51234,"namespace":{"id":"root"},"data":null},"response":{"data":{"data":{"password":"hmac-sha256:3d"},"metadata":{"version":3}}},"error":""}"#;
+        vec![
+            full.to_string(),
+            full.replace(r#""error":"""#, r#""error":"permission denied""#),
+            full.replace(r#""type":"response""#, r#""type":"request""#),
+            r#" { "type" : "request" , "time":"2026-11-18T09:14:03Z", "request" : { "id" : "r-2", "operation":"list", "path":"secret/metadata/infra/", "mount_type":"kv", "mount_point":"secret/", "x": [ 1 , -0.5e-3 , 0 , 12E+2 , true , false , null , "a\"\\\/\b\f\n\r\t\u00e9" , { } , [ ] ] } , "auth":{"display_name":"userpass-bob","entity_id":null,"metadata":{"email":"Bob@Example.com"}} } "#.to_string(),
+            r#"{"type":"response","time":"2026-11-18T09:14:03Z","auth":null,"request":{"id":"r-3","operation":"read","path":"database/creds/ro","mount_type":"database","mount_point":"database/"},"error":{"code":403}}"#.to_string(),
+        ]
+    }
+
+    /// Every sample, and every sample with one byte deleted, replaced or inserted at
+    /// each position (bytes that matter to JSON), reads the same through the
+    /// skimming reader as through serde_json alone: same entry, or same error.
+    #[test]
+    fn skimmed_lines_read_as_serde_json_reads_them() {
+        let specials: &[u8] = b"\"\\{}[]:,0-1.eE+tfnu \x01\x7f\xc3\xff";
+        let mut checked = 0;
+        for sample in samples() {
+            let line = sample.as_bytes();
+            assert_eq!(parse_line(line), parse_line_with_serde_json(line));
+            assert!(parse_line(line).is_ok(), "{sample}");
+            for at in 0..line.len() {
+                let mut variants = vec![[&line[..at], &line[at + 1..]].concat()];
+                for &byte in specials {
+                    variants.push([&line[..at], &[byte], &line[at + 1..]].concat());
+                    variants.push([&line[..at], &[byte], &line[at..]].concat());
+                }
+                for variant in variants {
+                    assert_eq!(
+                        parse_line(&variant),
+                        parse_line_with_serde_json(&variant),
+                        "{}",
+                        String::from_utf8_lossy(&variant)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
     }
 }

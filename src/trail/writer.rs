@@ -155,7 +155,7 @@ mod tests {
             names,
             [&("alias".to_string(), "bob@example.com".to_string())]
         );
-        assert_eq!(second.access.len(), 1, "the accesses are untouched");
+        assert_eq!(second.len(), 1, "the accesses are untouched");
 
         let mut third = Batch::default();
         third.add(&access(&[("login", "bob")]));

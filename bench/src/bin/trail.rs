@@ -167,27 +167,21 @@ async fn build_index(store: &Store, events: u64, now: i64) -> anyhow::Result<Dur
 /// Parse `text` in 16 MiB chunks on `threads` threads, pair and aggregate as an
 /// ingest does, without a database; the number of rows the index would get.
 fn parse_and_aggregate(text: &[u8], threads: usize) -> usize {
-    use leaver::trail::chunk::{parse_chunk, Parsed};
+    use leaver::trail::chunk::{absorb, parse_chunk};
     let mut pairer = leaver::trail::pairing::Pairer::default();
     let mut batch = Batch::default();
-    let mut out = Vec::new();
+    let mut given = leaver::trail::batch::NamesGiven::default();
     let mut rows = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let want = rest.len().min(16 << 20);
-        let end = match rest[want..].iter().position(|b| *b == b'\n') {
+        let end = match memchr::memchr(b'\n', &rest[want..]) {
             Some(i) => want + i + 1,
             None => rest.len(),
         };
-        for parsed in parse_chunk(&rest[..end], 0, threads) {
-            if let Parsed::Entry(entry) = parsed {
-                pairer.feed(entry, &mut out);
-            }
-        }
-        for access in out.drain(..) {
-            batch.take(access);
-        }
-        rows += batch.access.len();
+        let parts = parse_chunk(&rest[..end], 0, threads, &given);
+        absorb(parts, &mut pairer, &mut batch, &mut given, |_, _| {});
+        rows += batch.len();
         batch.clear();
         rest = &rest[end..];
     }

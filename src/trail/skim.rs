@@ -1,0 +1,468 @@
+//! A fast reader of the few fields of a Vault audit line that say who read what,
+//! skimming over the rest (HMAC'd tokens, request and response data) without building
+//! anything. It is strict where it reads and conservative everywhere: it answers only
+//! for a line it has checked to be valid JSON, whose wanted fields have the plain
+//! shape Vault writes (strings without escapes, objects, nulls), with no field given
+//! twice; anything else — a syntax error, an escape in a wanted string, a surrogate
+//! escape anywhere, a number where a wanted value is, deep nesting — gets `None`, and
+//! the caller parses the line with serde_json instead, which then says exactly what is
+//! wrong or what it holds. So a line reads the same whichever parser answers
+//! (`skimmed_lines_read_as_serde_json_reads_them` and the fuzz target check that).
+
+use super::vault::{Auth, Fields, Request};
+use std::borrow::Cow;
+
+/// Nesting deeper than this is left to serde_json (which stops at 128).
+const MAX_DEPTH: usize = 64;
+
+/// The fields of `line`, or `None` when serde_json must read it.
+pub(super) fn fields(line: &[u8]) -> Option<Fields<'_>> {
+    let mut reader = Reader { bytes: line, at: 0 };
+    let fields = reader.line()?;
+    reader.whitespace();
+    (reader.at == line.len()).then_some(fields)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// A wanted field was seen twice (serde's derive refuses a struct whose field repeats).
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    match slot {
+        Some(_) => None,
+        None => {
+            *slot = Some(value);
+            Some(())
+        }
+    }
+}
+
+/// A wanted string-or-null, once.
+fn once_str<'a>(slot: &mut Option<Option<Cow<'a, str>>>, value: Option<&'a str>) -> Option<()> {
+    once(slot, value.map(Cow::Borrowed))
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// Skip whitespace, then take `byte`.
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.whitespace();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// The top-level object.
+    fn line(&mut self) -> Option<Fields<'a>> {
+        let (mut kind, mut time, mut auth, mut request, mut error) = (None, None, None, None, None);
+        self.object(0, |reader, key| match key {
+            b"type" => once_str(&mut kind, reader.wanted_str()?),
+            b"time" => once_str(&mut time, reader.wanted_str()?),
+            b"auth" => {
+                let value = reader.nullable(|r| r.auth())?;
+                once(&mut auth, value)
+            }
+            b"request" => {
+                let value = reader.nullable(|r| r.request())?;
+                once(&mut request, value)
+            }
+            b"error" => {
+                let denied = reader.error()?;
+                once(&mut error, denied)
+            }
+            _ => reader.skip_field(key, 1),
+        })?;
+        Some(Fields {
+            kind: kind.flatten(),
+            time: time.flatten(),
+            auth: auth.flatten(),
+            request: request.flatten(),
+            denied: error.unwrap_or(false),
+        })
+    }
+
+    fn auth(&mut self) -> Option<Auth<'a>> {
+        let (mut entity_id, mut display_name, mut metadata) = (None, None, None);
+        self.object(1, |reader, key| match key {
+            b"entity_id" => once_str(&mut entity_id, reader.wanted_str()?),
+            b"display_name" => once_str(&mut display_name, reader.wanted_str()?),
+            b"metadata" => {
+                let value = reader.nullable(|r| r.metadata())?;
+                once(&mut metadata, value)
+            }
+            _ => reader.skip_field(key, 2),
+        })?;
+        let (username, email) = metadata.flatten().unwrap_or_default();
+        Some(Auth {
+            entity_id: entity_id.flatten(),
+            display_name: display_name.flatten(),
+            username,
+            email,
+        })
+    }
+
+    /// `auth.metadata`: its `username` and `email` (serde reads them as any JSON value
+    /// and only a string is a name; here only a string or null is read).
+    #[allow(clippy::type_complexity)]
+    fn metadata(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
+        let (mut username, mut email) = (None, None);
+        self.object(2, |reader, key| match key {
+            b"username" => once_str(&mut username, reader.wanted_str()?),
+            b"email" => once_str(&mut email, reader.wanted_str()?),
+            _ => reader.skip_field(key, 3),
+        })?;
+        Some((username.flatten(), email.flatten()))
+    }
+
+    fn request(&mut self) -> Option<Request<'a>> {
+        let mut fields: [Option<Option<Cow<'a, str>>>; 6] = Default::default();
+        self.object(1, |reader, key| {
+            let slot = match key {
+                b"id" => 0,
+                b"operation" => 1,
+                b"path" => 2,
+                b"mount_point" => 3,
+                b"mount_type" => 4,
+                b"remote_address" => 5,
+                _ => return reader.skip_field(key, 2),
+            };
+            once_str(&mut fields[slot], reader.wanted_str()?)
+        })?;
+        let [id, operation, path, mount_point, mount_type, remote_address] =
+            fields.map(Option::flatten);
+        Some(Request {
+            id,
+            operation,
+            path,
+            mount_point,
+            mount_type,
+            remote_address,
+        })
+    }
+
+    /// `error`: denied unless null or an empty string.
+    fn error(&mut self) -> Option<bool> {
+        self.whitespace();
+        match self.peek()? {
+            b'n' => self.literal(b"null").map(|()| false),
+            b'"' => {
+                let start = self.at + 1;
+                self.skip_string()?;
+                // serde_json reads it into a Value: it must be UTF-8 (an escape is).
+                let text = std::str::from_utf8(&self.bytes[start..self.at - 1]).ok()?;
+                Some(!text.is_empty())
+            }
+            b't' => self.literal(b"true").map(|()| true),
+            b'f' => self.literal(b"false").map(|()| true),
+            // A number, object or array: serde_json reads it into a Value, checking
+            // more than a skimmed value (numbers in range, UTF-8 everywhere); let it.
+            _ => None,
+        }
+    }
+
+    /// `null` (None) or what `read` reads.
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        self.whitespace();
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        read(self).map(Some)
+    }
+
+    /// A wanted string (borrowed: no escapes, valid UTF-8) or null.
+    fn wanted_str(&mut self) -> Option<Option<&'a str>> {
+        self.whitespace();
+        match self.peek()? {
+            b'n' => self.literal(b"null").map(|()| None),
+            b'"' => {
+                let start = self.at + 1;
+                let end = plain_string_end(self.bytes, start);
+                if self.bytes.get(end) != Some(&b'"') {
+                    return None;
+                }
+                self.at = end + 1;
+                std::str::from_utf8(&self.bytes[start..end]).ok().map(Some)
+            }
+            _ => None,
+        }
+    }
+
+    /// An object: `field` reads each member's value given its key (raw, unescaped
+    /// keys only; a key with an escape is left to serde_json).
+    fn object(
+        &mut self,
+        depth: usize,
+        mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.expect(b'{')?;
+        self.whitespace();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.expect(b'"')?;
+            let start = self.at;
+            let end = plain_string_end(self.bytes, start);
+            if self.bytes.get(end) != Some(&b'"') {
+                return None;
+            }
+            self.at = end + 1;
+            self.expect(b':')?;
+            let bytes = self.bytes;
+            field(self, &bytes[start..end])?;
+            self.whitespace();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skip the value of a member the struct being read has no field for (serde_json
+    /// reads such a key as a string, so it must be UTF-8).
+    fn skip_field(&mut self, key: &[u8], depth: usize) -> Option<()> {
+        if !key.is_ascii() && std::str::from_utf8(key).is_err() {
+            return None;
+        }
+        self.skip_value(depth)
+    }
+
+    /// Skip any JSON value, checking it as serde_json checks a value it ignores.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.whitespace();
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'{' => self.object(depth, |reader, _| reader.skip_value(depth + 1)),
+            b'[' => {
+                self.at += 1;
+                self.whitespace();
+                if self.peek()? == b']' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.whitespace();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.skip_number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn skip_number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => {
+                self.at += 1;
+                // serde_json refuses a leading zero followed by a digit.
+                if matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
+
+    /// Skip a string (at its opening quote), escapes checked; a surrogate escape
+    /// (`\uD800`–`\uDFFF`, which must pair up) is left to serde_json.
+    fn skip_string(&mut self) -> Option<()> {
+        self.at += 1;
+        loop {
+            self.at = plain_string_end(self.bytes, self.at);
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    let escaped = *self.bytes.get(self.at + 1)?;
+                    self.at += 2;
+                    match escaped {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            let hex = self.bytes.get(self.at..self.at + 4)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit)
+                                || matches!(hex[0], b'd' | b'D') && hex[1] >= b'8'
+                            {
+                                return None;
+                            }
+                            self.at += 4;
+                        }
+                        _ => return None,
+                    }
+                }
+                // A control character: serde_json refuses it in a string.
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The index of the first byte at or after `from` that ends a run of plain string
+/// content (`"`, `\` or a control character below 0x20), or the length: eight bytes
+/// at a time.
+fn plain_string_end(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = from;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        // A byte is flagged when zero (quote, backslash) or below 0x20; the lowest
+        // flag is always a true one (borrows only flag bytes above a true one).
+        let flags = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | word.wrapping_sub(ONES * 0x20) & !word)
+            & HIGHS;
+        if flags != 0 {
+            return at + (flags.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            return at;
+        }
+        at += 1;
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_ends_are_found_in_words_and_in_the_tail() {
+        for text in [
+            &b"abcdefghijklmnop\"x"[..],
+            b"abc\"",
+            b"abcdefgh\\",
+            b"abcdefghij\x1f",
+            b"\"",
+            b"",
+            b"abcdefgh",
+            "ünïcødé ßtring then\"".as_bytes(),
+            b"\x7f\x80\xff\xfe\x20\x21\x23\x5b\x5d\"",
+        ] {
+            let expected = text
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(text.len());
+            assert_eq!(plain_string_end(text, 0), expected, "{text:?}");
+            if !text.is_empty() {
+                assert_eq!(
+                    plain_string_end(text, 1),
+                    expected.max(1),
+                    "{text:?} from 1"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wanted_fields_are_read_and_the_rest_skimmed() {
+        let line = br#"{"time":"2026-11-18T09:14:03Z","type":"response","auth":{"accessor":"hmac-sha256:aa","entity_id":"e-1","policies":["a","b"],"metadata":{"username":"alice","role":null},"token_ttl":3600},"request":{"id":"r-1","operation":"read","path":"secret/data/a","mount_point":"secret/","mount_type":"kv","remote_address":"10.0.0.1","data":{"x":[1,-2.5e+3,true,false,null,{}],"y":"a\"b\\c\u00e9"}},"response":{"data":{"password":"hmac-sha256:bb"}},"error":""}"#;
+        let fields = fields(line).expect("skimmed");
+        assert_eq!(fields.kind.as_deref(), Some("response"));
+        let auth = fields.auth.expect("auth");
+        assert_eq!(auth.entity_id.as_deref(), Some("e-1"));
+        assert_eq!(auth.username.as_deref(), Some("alice"));
+        assert_eq!(auth.email, None);
+        let request = fields.request.expect("request");
+        assert_eq!(request.path.as_deref(), Some("secret/data/a"));
+        assert_eq!(request.remote_address.as_deref(), Some("10.0.0.1"));
+        assert!(!fields.denied);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_serde_json() {
+        for line in [
+            &br#"{"type":"request","type":"response"}"#[..],
+            br#"{"type":"req\u0065st"}"#,
+            br#"{"type":"request","x":01}"#,
+            br#"{"type":"request","x":1.}"#,
+            br#"{"type":"request","x":"\ud800"}"#,
+            br#"{"type":"request","x":"a	b"}"#,
+            br#"{"type":"request",}"#,
+            br#"{"type":"request"} x"#,
+            br#"{"error":1}"#,
+            br#"{"auth":{"metadata":{"username":7}}}"#,
+            br#"{"request":["r-1"]}"#,
+            br#"[1]"#,
+            br#"{"type":"request""#,
+            b"{\"type\":\"\xff\"}",
+        ] {
+            assert!(fields(line).is_none(), "{}", String::from_utf8_lossy(line));
+        }
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(fields(deep.as_bytes()).is_none());
+    }
+}
