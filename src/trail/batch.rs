@@ -197,6 +197,13 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        let mut batch = Batch::default();
+        batch.rows.reserve(rows);
+        batch
+    }
+
     pub fn add(&mut self, access: &SecretAccess) {
         self.add_names(
             &access.principal.key,

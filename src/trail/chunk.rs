@@ -23,7 +23,7 @@ const MAX_THREADS: usize = 8;
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A request whose response is not in the part: it waits for one.
-    Request(Entry),
+    Request(Box<Entry>),
     /// A response; its access, if any, is already in the part's batch.
     Response {
         request_id: Cow<'a, str>,
@@ -63,7 +63,7 @@ pub fn absorb(
         records += part.records;
         for event in part.events {
             match event {
-                Event::Request(entry) => pairer.feed(entry, &mut completed),
+                Event::Request(entry) => pairer.feed(*entry, &mut completed),
                 Event::Response { request_id, at_ms } => {
                     pairer.responded(&request_id, at_ms, &mut completed)
                 }
@@ -167,65 +167,74 @@ fn lines(part: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// A line of a part while the part is read: a request is only kept as its line until
+/// the part is over (most are answered within it and never need more).
+enum Slot<'a> {
+    /// The request's line and its number.
+    Waiting(&'a [u8], u64),
+    Answered,
+    Event(Event<'a>),
+}
+
+/// Read a part in one pass. Responses are counted here, their identity's names built
+/// once per name source (the part's batch keeps them); a request whose response comes
+/// later in the part is only a record (the response records the same access, and the
+/// pairing would drop the request's on seeing it); the others are parsed again at the
+/// end and go to the pairing whole.
 fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'a> {
-    // Every line parsed, its strings still borrowed from the chunk.
-    let mut raws = Vec::with_capacity(part.len() / 1024 + 1);
+    // About one read per two lines of a kilobyte each.
+    let mut batch = Batch::with_capacity(part.len() / 2048 + 1);
+    let mut scratch = Scratch::default();
+    let mut slots = Vec::with_capacity(part.len() / 512 + 1);
+    // Requests of this part not answered yet: request id → slot.
+    let mut waiting: foldhash::HashMap<Cow<'a, str>, usize> = Default::default();
+    let mut records = 0;
     for (number, line) in (first_line + 1..).zip(lines(part)) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        raws.push(parse_raw(line).map_err(|reason| (number, reason)));
-    }
-    // Requests whose response comes later in this part: the response records the
-    // same access, and the pairing would drop the request's on seeing it.
-    let mut answered = vec![false; raws.len()];
-    {
-        let mut responded: foldhash::HashSet<&str> = Default::default();
-        for (i, raw) in raws.iter().enumerate().rev() {
-            let Ok(raw) = raw else { continue };
-            let id = raw.request_id();
-            if id.is_empty() {
-                continue;
-            }
-            match raw.kind {
-                EntryKind::Response => {
-                    responded.insert(id);
-                }
-                EntryKind::Request => answered[i] = responded.contains(id),
-            }
-        }
-    }
-    // Responses are counted here, their identity's names built once per name source
-    // (the part's batch keeps them); a request that may wait for its response goes to
-    // the pairing whole.
-    let mut batch = Batch::default();
-    let mut scratch = Scratch::default();
-    let mut events = Vec::with_capacity(raws.len());
-    let mut records = 0;
-    for (raw, answered) in raws.into_iter().zip(answered) {
-        let raw = match raw {
+        let raw = match parse_raw(line) {
             Ok(raw) => raw,
-            Err((line, reason)) => {
-                events.push(Event::Malformed { line, reason });
+            Err(reason) => {
+                let line = number;
+                slots.push(Slot::Event(Event::Malformed { line, reason }));
                 continue;
             }
         };
         records += 1;
         match raw.kind {
-            EntryKind::Request if answered => {}
-            EntryKind::Request => events.push(Event::Request(raw.into_entry())),
+            EntryKind::Request => {
+                let id = raw.into_request_id();
+                if !id.is_empty() {
+                    waiting.insert(id, slots.len());
+                }
+                slots.push(Slot::Waiting(line, number));
+            }
             EntryKind::Response => {
                 raw.record_into(&mut batch, &mut scratch, given);
                 let at_ms = raw.at_ms;
-                events.push(Event::Response {
-                    request_id: raw.into_request_id(),
-                    at_ms,
-                });
+                let request_id = raw.into_request_id();
+                if let Some(slot) = waiting.remove(&request_id) {
+                    slots[slot] = Slot::Answered;
+                }
+                slots.push(Slot::Event(Event::Response { request_id, at_ms }));
             }
         }
     }
+    let events = slots
+        .into_iter()
+        .filter_map(|slot| match slot {
+            Slot::Event(event) => Some(event),
+            Slot::Answered => None,
+            // Read a moment ago: it parses again, the same.
+            Slot::Waiting(text, line) => Some(match parse_raw(text) {
+                Ok(raw) => Event::Request(Box::new(raw.into_entry())),
+                Err(reason) => Event::Malformed { line, reason },
+            }),
+        })
+        .collect();
     Part {
         events,
         batch,

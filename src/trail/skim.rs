@@ -28,6 +28,61 @@ struct Reader<'a> {
     at: usize,
 }
 
+/// A member's key as its length and its first 16 bytes (zero-padded) in two words:
+/// compared as three integers, not byte by byte (every wanted key is shorter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key(usize, u64, u64);
+
+impl Key {
+    const fn of(text: &[u8]) -> Key {
+        let mut padded = [0u8; 16];
+        if text.len() <= 16 {
+            let mut i = 0;
+            while i < text.len() {
+                padded[i] = text[i];
+                i += 1;
+            }
+        }
+        let (first, second) = padded.split_at(8);
+        let mut words = [0u64; 2];
+        let mut i = 0;
+        while i < 8 {
+            words[0] |= (first[i] as u64) << (8 * i);
+            words[1] |= (second[i] as u64) << (8 * i);
+            i += 1;
+        }
+        Key(text.len(), words[0], words[1])
+    }
+
+    /// [`Key::of`] at run time (a copy, not a byte loop).
+    fn read(text: &[u8]) -> Key {
+        let mut padded = [0u8; 16];
+        if let Some(head) = padded.get_mut(..text.len()) {
+            head.copy_from_slice(text);
+        }
+        let (first, second) = padded.split_at(8);
+        let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
+        Key(text.len(), word(first), word(second))
+    }
+}
+
+const TYPE: Key = Key::of(b"type");
+const TIME: Key = Key::of(b"time");
+const AUTH: Key = Key::of(b"auth");
+const REQUEST: Key = Key::of(b"request");
+const ERROR: Key = Key::of(b"error");
+const ENTITY_ID: Key = Key::of(b"entity_id");
+const DISPLAY_NAME: Key = Key::of(b"display_name");
+const METADATA: Key = Key::of(b"metadata");
+const USERNAME: Key = Key::of(b"username");
+const EMAIL: Key = Key::of(b"email");
+const ID: Key = Key::of(b"id");
+const OPERATION: Key = Key::of(b"operation");
+const PATH: Key = Key::of(b"path");
+const MOUNT_POINT: Key = Key::of(b"mount_point");
+const MOUNT_TYPE: Key = Key::of(b"mount_type");
+const REMOTE_ADDRESS: Key = Key::of(b"remote_address");
+
 /// A wanted field was seen twice (serde's derive refuses a struct whose field repeats).
 fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     match slot {
@@ -64,18 +119,18 @@ impl<'a> Reader<'a> {
     /// The top-level object.
     fn line(&mut self) -> Option<Fields<'a>> {
         let (mut kind, mut time, mut auth, mut request, mut error) = (None, None, None, None, None);
-        self.object(0, |reader, key| match key {
-            b"type" => once_str(&mut kind, reader.wanted_str()?),
-            b"time" => once_str(&mut time, reader.wanted_str()?),
-            b"auth" => {
+        self.object(0, |reader, key| match Key::read(key) {
+            TYPE => once_str(&mut kind, reader.wanted_str()?),
+            TIME => once_str(&mut time, reader.wanted_str()?),
+            AUTH => {
                 let value = reader.nullable(|r| r.auth())?;
                 once(&mut auth, value)
             }
-            b"request" => {
+            REQUEST => {
                 let value = reader.nullable(|r| r.request())?;
                 once(&mut request, value)
             }
-            b"error" => {
+            ERROR => {
                 let denied = reader.error()?;
                 once(&mut error, denied)
             }
@@ -92,10 +147,10 @@ impl<'a> Reader<'a> {
 
     fn auth(&mut self) -> Option<Auth<'a>> {
         let (mut entity_id, mut display_name, mut metadata) = (None, None, None);
-        self.object(1, |reader, key| match key {
-            b"entity_id" => once_str(&mut entity_id, reader.wanted_str()?),
-            b"display_name" => once_str(&mut display_name, reader.wanted_str()?),
-            b"metadata" => {
+        self.object(1, |reader, key| match Key::read(key) {
+            ENTITY_ID => once_str(&mut entity_id, reader.wanted_str()?),
+            DISPLAY_NAME => once_str(&mut display_name, reader.wanted_str()?),
+            METADATA => {
                 let value = reader.nullable(|r| r.metadata())?;
                 once(&mut metadata, value)
             }
@@ -115,9 +170,9 @@ impl<'a> Reader<'a> {
     #[allow(clippy::type_complexity)]
     fn metadata(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
         let (mut username, mut email) = (None, None);
-        self.object(2, |reader, key| match key {
-            b"username" => once_str(&mut username, reader.wanted_str()?),
-            b"email" => once_str(&mut email, reader.wanted_str()?),
+        self.object(2, |reader, key| match Key::read(key) {
+            USERNAME => once_str(&mut username, reader.wanted_str()?),
+            EMAIL => once_str(&mut email, reader.wanted_str()?),
             _ => reader.skip_field(key, 3),
         })?;
         Some((username.flatten(), email.flatten()))
@@ -126,13 +181,13 @@ impl<'a> Reader<'a> {
     fn request(&mut self) -> Option<Request<'a>> {
         let mut fields: [Option<Option<Cow<'a, str>>>; 6] = Default::default();
         self.object(1, |reader, key| {
-            let slot = match key {
-                b"id" => 0,
-                b"operation" => 1,
-                b"path" => 2,
-                b"mount_point" => 3,
-                b"mount_type" => 4,
-                b"remote_address" => 5,
+            let slot = match Key::read(key) {
+                ID => 0,
+                OPERATION => 1,
+                PATH => 2,
+                MOUNT_POINT => 3,
+                MOUNT_TYPE => 4,
+                REMOTE_ADDRESS => 5,
                 _ => return reader.skip_field(key, 2),
             };
             once_str(&mut fields[slot], reader.wanted_str()?)
@@ -398,6 +453,21 @@ fn plain_string_end(bytes: &[u8], from: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_read_at_run_time_equal_the_constants() {
+        for key in [
+            &b"type"[..],
+            b"remote_address",
+            b"id",
+            b"",
+            b"sixteen_bytes_ok",
+        ] {
+            assert_eq!(Key::read(key), Key::of(key));
+        }
+        assert_ne!(Key::read(b"remote_address_and_more"), REMOTE_ADDRESS);
+        assert_ne!(Key::read(b"typ"), TYPE);
+    }
 
     #[test]
     fn string_ends_are_found_in_words_and_in_the_tail() {
