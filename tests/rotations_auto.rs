@@ -157,6 +157,25 @@ async fn world() -> World {
     World { vault, github, iam }
 }
 
+/// IAM user `ci-deployer` with one access key, stored in Vault at DEPLOYER (with
+/// `data` besides the key pair) and tied to the user by custom metadata (with
+/// `metadata` besides `aws_iam_user`): the old key id and secret.
+fn seed_deployer(w: &World, data: &[(&str, &str)], metadata: &[(&str, &str)]) -> (String, String) {
+    let account = w.iam.account();
+    account.create_user("ci-deployer", &[]);
+    let (old_key, old_secret) = account.add_access_key("ci-deployer").unwrap();
+    let (mount, deployer) = DEPLOYER.split_once('/').unwrap();
+    let root = w.vault.root();
+    let pair = [
+        ("access_key_id", old_key.as_str()),
+        ("secret_access_key", old_secret.as_str()),
+    ];
+    root.put_kv(mount, deployer, &[&pair[..], data].concat());
+    let user = [("aws_iam_user", "ci-deployer")];
+    root.set_kv_custom_metadata(mount, deployer, &[&user[..], metadata].concat());
+    (old_key, old_secret)
+}
+
 fn config(w: &World, db_url: &str, dir: &Path) -> leaver::config::Config {
     let plans = plans_dir(dir, &[("rotate-leaver", PLAN)]);
     let mut config = test_config(db_url, dir, &plans, Some(&w.github.base_url()));
@@ -290,24 +309,11 @@ async fn kv_github_and_iam_key_rotations_are_done_verified_and_leak_nothing() {
                 "acme/api:NPM_TOKEN, org:acme:NPM_TOKEN",
             )],
         );
-        let account = w.iam.account();
-        account.create_user("ci-deployer", &[]);
-        let (old_key, old_secret) = account.add_access_key("ci-deployer").unwrap();
         let deployer = DEPLOYER.split_once('/').unwrap().1;
-        root.put_kv(
-            mount,
-            deployer,
+        let (old_key, old_secret) = seed_deployer(
+            &w,
+            &[("region", "eu-west-1")],
             &[
-                ("access_key_id", &old_key),
-                ("secret_access_key", &old_secret),
-                ("region", "eu-west-1"),
-            ],
-        );
-        root.set_kv_custom_metadata(
-            mount,
-            deployer,
-            &[
-                ("aws_iam_user", "ci-deployer"),
                 (
                     "github_actions_secrets",
                     "acme/api@production:AWS_SECRET_ACCESS_KEY",
@@ -315,6 +321,7 @@ async fn kv_github_and_iam_key_rotations_are_done_verified_and_leak_nothing() {
                 ("github_actions_key", "secret_access_key"),
             ],
         );
+        let account = w.iam.account();
         // The organization secret exists (private), with the old value.
         let github_client = ActionsSecrets::new(&leaver_connector_github::GithubConfig {
             api_url: w.github.base_url(),
@@ -513,20 +520,10 @@ async fn a_user_with_two_keys_leaves_the_rotation_open_with_the_reason() {
         let w = world().await;
         let root = w.vault.root();
         root.add_kv_mount("secret");
-        let account = w.iam.account();
-        account.create_user("ci-deployer", &[]);
-        let (old_key, old_secret) = account.add_access_key("ci-deployer").unwrap();
-        account.add_access_key("ci-deployer").unwrap();
         let deployer = DEPLOYER.split_once('/').unwrap().1;
-        root.put_kv(
-            "secret",
-            deployer,
-            &[
-                ("access_key_id", &old_key),
-                ("secret_access_key", &old_secret),
-            ],
-        );
-        root.set_kv_custom_metadata("secret", deployer, &[("aws_iam_user", "ci-deployer")]);
+        let (_, old_secret) = seed_deployer(&w, &[], &[]);
+        let account = w.iam.account();
+        account.add_access_key("ci-deployer").unwrap();
 
         let server =
             Server::start(App::build(config(&w, &db.url, dir.path())).await.unwrap()).await;
@@ -624,19 +621,9 @@ async fn interrupted_automatic_rotations_are_finished_from_their_journal() {
         );
         let signing = SIGNING.split_once('/').unwrap().1;
         root.put_kv(mount, signing, &[("signing_key", SIGNING_KEY)]);
-        let account = w.iam.account();
-        account.create_user("ci-deployer", &[]);
-        let (old_key, old_secret) = account.add_access_key("ci-deployer").unwrap();
         let deployer = DEPLOYER.split_once('/').unwrap().1;
-        root.put_kv(
-            mount,
-            deployer,
-            &[
-                ("access_key_id", &old_key),
-                ("secret_access_key", &old_secret),
-            ],
-        );
-        root.set_kv_custom_metadata(mount, deployer, &[("aws_iam_user", "ci-deployer")]);
+        let (old_key, _) = seed_deployer(&w, &[], &[]);
+        let account = w.iam.account();
 
         // A first offboarding opens the three rotations (automatic rotation off).
         let mut manual = config(&w, &db.url, dir.path());

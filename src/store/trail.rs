@@ -294,7 +294,7 @@ impl Store {
             }
         }
         // The database id of each of the batch's term numbers, per kind.
-        let ids = kinds.map(|(kind, values)| {
+        let ids_of = |(kind, values): (TermKind, &Terms)| {
             values
                 .values()
                 .map(|value| {
@@ -307,10 +307,11 @@ impl Store {
                         })
                 })
                 .collect::<Result<Vec<i64>, StoreError>>()
-        });
-        let [identity_ids, vault_ids, cloudtrail_ids, address_ids] = ids;
-        let (identity_ids, address_ids) = (identity_ids?, address_ids?);
-        let secret_ids = [vault_ids?, cloudtrail_ids?];
+        };
+        let [identities, vault_secrets, cloudtrail_secrets, addresses] = kinds;
+        let identity_ids = ids_of(identities)?;
+        let secret_ids = [ids_of(vault_secrets)?, ids_of(cloudtrail_secrets)?];
+        let address_ids = ids_of(addresses)?;
         let mut rows: Vec<[i64; 9]> = Vec::with_capacity(batch.len());
         for (key, agg) in batch.keyed_rows() {
             rows.push([

@@ -40,10 +40,6 @@ impl Terms {
         self.values.is_empty()
     }
 
-    pub fn contains(&self, value: &str) -> bool {
-        self.ids.contains_key(value)
-    }
-
     /// The term numbered `id`.
     pub fn value(&self, id: u32) -> &str {
         self.values.get(id as usize).map_or("", |v| v)
@@ -172,16 +168,6 @@ impl<'a> From<&'a SecretAccess> for Read<'a> {
     }
 }
 
-/// A row with its terms as strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Row<'a> {
-    pub identity_key: &'a str,
-    pub source: Source,
-    pub secret: &'a str,
-    pub day: i64,
-    pub address: Option<&'a str>,
-}
-
 #[derive(Debug, Default)]
 pub struct Batch {
     identities: Terms,
@@ -263,11 +249,7 @@ impl Batch {
                     .1
             }
         };
-        for name in names {
-            if !known.contains(&name) {
-                known.insert(name);
-            }
-        }
+        known.extend(names);
     }
 
     /// Fold `other` (accesses counted apart, e.g. on another thread) into this batch.
@@ -322,20 +304,6 @@ impl Batch {
         self.rows.iter()
     }
 
-    /// The rows with their terms as strings (in no particular order).
-    pub fn rows(&self) -> impl ExactSizeIterator<Item = (Row<'_>, &AccessAgg)> {
-        self.rows.iter().map(|(key, agg)| {
-            let row = Row {
-                identity_key: self.identities.value(key.identity),
-                source: key.source,
-                secret: self.secrets[key.source as usize].value(key.secret),
-                day: key.day,
-                address: (key.address != NO_ADDRESS).then(|| self.addresses.value(key.address)),
-            };
-            (row, agg)
-        })
-    }
-
     /// Rows in the batch.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -375,13 +343,14 @@ mod tests {
 
     fn summary(batch: &Batch) -> Summary {
         let mut rows: Vec<_> = batch
-            .rows()
-            .map(|(row, agg)| {
+            .keyed_rows()
+            .map(|(key, agg)| {
                 (
-                    row.identity_key.to_string(),
-                    row.secret.to_string(),
-                    row.day,
-                    row.address.map(str::to_string),
+                    batch.identities().value(key.identity).to_string(),
+                    batch.secrets(key.source).value(key.secret).to_string(),
+                    key.day,
+                    (key.address != NO_ADDRESS)
+                        .then(|| batch.addresses().value(key.address).to_string()),
                     agg.reads,
                     agg.first_seen,
                     agg.last_seen,

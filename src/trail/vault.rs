@@ -166,34 +166,18 @@ impl<'a> RawEntry<'a> {
 
     /// The entry, with the access it records and all the principal's names.
     pub fn into_entry(self) -> Entry {
-        self.into_entry_with(|_| true)
-    }
-
-    /// The entry, with the access it records; the principal's names only when
-    /// `with_names(identity key)` says so (false: the reader already gave them for
-    /// this identity key, and building them again would only be thrown away).
-    pub fn into_entry_with(self, with_names: impl FnOnce(&str) -> bool) -> Entry {
-        let access = classify(&self.request).and_then(|(secret, operation)| {
-            let auth = self.auth.as_ref()?;
-            let key = principal_key(auth)?;
-            let names = if with_names(&key) {
-                principal_names(auth)
-            } else {
-                Vec::new()
-            };
-            Some(SecretAccess {
-                source: Source::Vault,
-                principal: Principal { key, names },
-                secret,
-                operation,
-                at_ms: self.at_ms,
-                address: plain(self.request.remote_address.as_deref()).map(str::to_string),
-                outcome: if self.denied {
-                    Outcome::Denied
-                } else {
-                    Outcome::Read
-                },
-            })
+        let mut text = AccessText::default();
+        let access = self.read(&mut text).map(|(read, auth)| SecretAccess {
+            source: read.source,
+            principal: Principal {
+                key: read.identity_key.to_string(),
+                names: principal_names(auth),
+            },
+            secret: read.secret.to_string(),
+            operation: read.operation,
+            at_ms: read.at_ms,
+            address: read.address.map(str::to_string),
+            outcome: read.outcome,
         });
         Entry {
             kind: self.kind,
@@ -202,15 +186,45 @@ impl<'a> RawEntry<'a> {
             access,
         }
     }
+
+    /// The secret access this entry records, if any (its identity key and secret
+    /// written into `text`), with the `auth` its names come from.
+    fn read<'s>(&'s self, text: &'s mut AccessText) -> Option<(Read<'s>, &'s Auth<'a>)> {
+        let operation = classify_into(&self.request, &mut text.secret)?;
+        let auth = self.auth.as_ref()?;
+        if !principal_key_into(auth, &mut text.key) {
+            return None;
+        }
+        let read = Read {
+            identity_key: &text.key,
+            source: Source::Vault,
+            secret: &text.secret,
+            address: plain(self.request.remote_address.as_deref()),
+            operation,
+            at_ms: self.at_ms,
+            outcome: if self.denied {
+                Outcome::Denied
+            } else {
+                Outcome::Read
+            },
+        };
+        Some((read, auth))
+    }
 }
 
-/// Room to build an access's identity key and secret path in, kept from one line to
-/// the next (so that counting a read allocates nothing), and the name sources whose
-/// names were given since the reader started with it.
+/// An access's identity key and secret path, built in place.
 #[derive(Debug, Default)]
-pub struct Scratch {
+struct AccessText {
     key: String,
     secret: String,
+}
+
+/// Room to build an access's text in, kept from one line to the next (so that
+/// counting a read allocates nothing), and the name sources whose names were given
+/// since the reader started with it.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    text: AccessText,
     names_source: String,
     given: NamesGiven,
 }
@@ -228,39 +242,21 @@ impl RawEntry<'_> {
     /// entity id, display name and aliases): [`RawEntry::into_entry`] added to a batch,
     /// without building the entry.
     pub fn record_into(&self, batch: &mut Batch, scratch: &mut Scratch, given: &NamesGiven) {
-        let Some(operation) = classify_into(&self.request, &mut scratch.secret) else {
+        let Some((read, auth)) = self.read(&mut scratch.text) else {
             return;
         };
-        let Some(auth) = self.auth.as_ref() else {
-            return;
-        };
-        if !principal_key_into(auth, &mut scratch.key) {
-            return;
-        }
         let source = &mut scratch.names_source;
         source.clear();
-        source.push_str(&scratch.key);
+        source.push_str(read.identity_key);
         for value in [&auth.display_name, &auth.username, &auth.email] {
             source.push('\0');
             source.push_str(value.as_deref().unwrap_or_default());
         }
         if !given.contains(source) && !scratch.given.contains(source) {
-            batch.add_names(&scratch.key, Source::Vault, principal_names(auth));
+            batch.add_names(read.identity_key, Source::Vault, principal_names(auth));
             scratch.given.insert(source);
         }
-        batch.record(Read {
-            identity_key: &scratch.key,
-            source: Source::Vault,
-            secret: &scratch.secret,
-            address: plain(self.request.remote_address.as_deref()),
-            operation,
-            at_ms: self.at_ms,
-            outcome: if self.denied {
-                Outcome::Denied
-            } else {
-                Outcome::Read
-            },
-        });
+        batch.record(read);
     }
 }
 
@@ -312,8 +308,8 @@ fn truncate(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// Which secret a request reads, as a logical path, and how; `None` for anything that
-/// is not a secret read.
+/// Which secret a request reads, as a logical path (written into `secret`, cleared
+/// first), and how; `None` for anything that is not a secret read.
 ///
 /// - KV v2 (`mount_type` kv, path `<mount>data/<key>`): `read` of `<mount><key>`;
 ///   `list` of `<mount>metadata/<dir>` is a `list` of `<mount><dir>`; metadata reads
@@ -321,12 +317,6 @@ fn truncate(text: &str) -> String {
 /// - KV v1 (`kv`/`generic`, any other path under the mount): `read` / `list`.
 /// - Dynamic credentials: `read` under `<mount>creds/` or `static-creds/` of a
 ///   `database` mount, `creds/` or `sts/` of an `aws` mount.
-fn classify(request: &Request) -> Option<(String, Operation)> {
-    let mut secret = String::new();
-    classify_into(request, &mut secret).map(|operation| (secret, operation))
-}
-
-/// [`classify`], the secret's logical path written into `secret` (cleared first).
 fn classify_into(request: &Request, secret: &mut String) -> Option<Operation> {
     secret.clear();
     let operation = match request.operation.as_deref()? {
@@ -383,13 +373,8 @@ fn classify_into(request: &Request, secret: &mut String) -> Option<Operation> {
     Some(operation)
 }
 
-/// The identity behind a request: keyed by entity id, else by display name.
-fn principal_key(auth: &Auth) -> Option<String> {
-    let mut key = String::new();
-    principal_key_into(auth, &mut key).then_some(key)
-}
-
-/// [`principal_key`] written into `key` (cleared first); false when there is none.
+/// The identity behind a request, keyed by entity id, else by display name, written
+/// into `key` (cleared first); false when there is none.
 fn principal_key_into(auth: &Auth, key: &mut String) -> bool {
     key.clear();
     let entity_id = plain(auth.entity_id.as_deref());
