@@ -932,7 +932,8 @@ async fn the_cli_and_the_api_answer_from_the_index() {
 }
 
 /// The index written by the 0009 schema (`trail_access`, `trail_addresses`) answers
-/// the same after the 0014 upgrade moved it to `trail_terms` + `trail_reads`.
+/// the same after the 0014 upgrade moved it to `trail_terms` + `trail_reads`, and reads
+/// indexed after 0016 (segments) add to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_index_from_before_the_narrow_schema_answers_the_same_after_the_upgrade() {
     const DAY: i64 = 86_400_000;
@@ -998,6 +999,40 @@ async fn an_index_from_before_the_narrow_schema_answers_the_same_after_the_upgra
         assert_eq!(
             secret(&all, "secret/app/old").source_addresses,
             ["10.0.0.3"]
+        );
+
+        // Reads indexed after the upgrade (segments, 0016) add to the ones before.
+        let mut batch = leaver::trail::batch::Batch::default();
+        batch.add(&leaver::trail::event::SecretAccess {
+            source: leaver::trail::event::Source::Vault,
+            principal: leaver::trail::event::Principal {
+                key: "vault:entity:e-legacy".into(),
+                names: vec![("entity_id".into(), "e-legacy".into())],
+            },
+            secret: "secret/app/db".into(),
+            operation: leaver::trail::event::Operation::Read,
+            at_ms: (today - 1) * DAY + 9_000,
+            address: Some("10.0.0.9".into()),
+            outcome: leaver::trail::event::Outcome::Read,
+        });
+        store
+            .trail_commit(&batch, None, &mut Default::default())
+            .await
+            .unwrap();
+        let report = secret_access(&store, "legacy@example.com", now - 90 * DAY)
+            .await
+            .unwrap();
+        let db_secret = secret(&report, "secret/app/db");
+        assert_eq!(db_secret.count, 6, "{}", db.kind);
+        assert_eq!(
+            db_secret.source_addresses,
+            ["10.0.0.1", "10.0.0.2", "10.0.0.9"]
+        );
+        assert_eq!(
+            db_secret.last_seen,
+            chrono::DateTime::from_timestamp_millis((today - 1) * DAY + 9_000)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         );
         store.close().await;
     }

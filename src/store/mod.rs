@@ -21,6 +21,7 @@ mod sessions;
 mod steps;
 mod tokens;
 mod trail;
+mod trail_segments;
 
 pub use cron::CronJobRow;
 pub use dashboard::{RotationCounts, RunProgress};

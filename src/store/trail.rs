@@ -1,28 +1,32 @@
-//! The secret-access index (`trail_*` tables, migrations 0009 and 0014): batches of
-//! aggregated accesses written with the ingest cursor they cover in one transaction,
-//! and the reads the query makes. Identity keys, secrets and addresses are stored once
-//! in `trail_terms`; `trail_reads` refers to them by id.
+//! The secret-access index (`trail_*` tables, migrations 0009, 0014 and 0016): batches
+//! of aggregated accesses written with the ingest cursor they cover in one
+//! transaction, and the reads the query makes. Identity keys, secrets and addresses
+//! are stored once in `trail_terms`; a batch's counts go into one segment per identity
+//! (`trail_segments`, see `trail_segments.rs`), which refer to them by id. `trail_reads`
+//! holds what was indexed before 0016; it is read, never written.
 //! Multi-row statements get their placeholders built here (`$N` on PostgreSQL, `?` on SQLite; sqlx's `Any`
 //! QueryBuilder would emit `?`, which PostgreSQL refuses).
 
-use super::{now_ms, Context, Dialect, Store, StoreError};
+use super::{now_ms, trail_segments, Context, Dialect, Store, StoreError};
 use crate::trail::batch::{Batch, Terms, NO_ADDRESS as NO_ADDRESS_NUMBER};
 use crate::trail::event::{Operation, Source};
+use crate::trail::segment::SegmentRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
 /// Rows per multi-row statement (9 columns × 500 = 4,500 parameters, under both
 /// databases' limits).
-const CHUNK: usize = 500;
+pub(super) const CHUNK: usize = 500;
 
 /// SQLite page cache of the connection that writes a batch (KiB, as `cache_size`
-/// takes a negative number): the index's B-trees outgrow the 2 MB default, and every
-/// upsert is a B-tree search. Allocated only as pages are used.
+/// takes a negative number): the names, terms and segment B-trees a commit searches
+/// outgrow the 2 MB default (set when every read was an upsert into `trail_reads`;
+/// kept: it is allocated only as pages are used).
 const SQLITE_WRITE_CACHE_KIB: i64 = 131_072;
 
 /// WAL pages after which the connection that writes a batch checkpoints (SQLite's
-/// default is 1,000): a batch rewrites pages all over the index, and checkpointing
-/// (with its fsync) every 4 MB of WAL made commits the slowest part of an ingest. The
+/// default is 1,000): a batch writes megabytes of segments, and checkpointing (with
+/// its fsync) every 4 MB of WAL made commits the slowest part of an ingest. The
 /// setting stays with the pooled connection: its WAL grows to about 64 MB before it
 /// checkpoints.
 const SQLITE_WRITE_CHECKPOINT_PAGES: i64 = 16_384;
@@ -132,7 +136,7 @@ impl TrailTerms {
 /// (PostgreSQL); on SQLite `(?, ?, …)`, bound in order: SQLite looks a numbered
 /// parameter up by name in a list, once per parameter, which made binding a
 /// 4,500-parameter statement quadratic (most of the time of an ingest).
-fn placeholders(dialect: Dialect, rows: usize, cols: usize, start: usize) -> String {
+pub(super) fn placeholders(dialect: Dialect, rows: usize, cols: usize, start: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -150,7 +154,7 @@ fn placeholders(dialect: Dialect, rows: usize, cols: usize, start: usize) -> Str
     sql
 }
 
-fn list(dialect: Dialect, n: usize, start: usize) -> String {
+pub(super) fn list(dialect: Dialect, n: usize, start: usize) -> String {
     let mut sql = String::with_capacity(n * 5);
     for i in start..start + n {
         if i > start {
@@ -312,47 +316,23 @@ impl Store {
         let identity_ids = ids_of(identities)?;
         let secret_ids = [ids_of(vault_secrets)?, ids_of(cloudtrail_secrets)?];
         let address_ids = ids_of(addresses)?;
-        let mut rows: Vec<[i64; 9]> = Vec::with_capacity(batch.len());
+        let mut rows: Vec<(i64, SegmentRow)> = Vec::with_capacity(batch.len());
         for (key, agg) in batch.keyed_rows() {
-            rows.push([
-                identity_ids[key.identity as usize],
-                key.day,
-                secret_ids[key.source as usize][key.secret as usize],
-                match key.address {
+            let row = SegmentRow {
+                day: key.day,
+                secret_id: secret_ids[key.source as usize][key.secret as usize],
+                address_id: match key.address {
                     NO_ADDRESS_NUMBER => NO_ADDRESS,
                     address => address_ids[address as usize],
                 },
-                agg.operations,
-                agg.first_seen,
-                agg.last_seen,
-                agg.reads,
-                agg.denied,
-            ]);
+                agg: *agg,
+            };
+            rows.push((identity_ids[key.identity as usize], row));
         }
-        // In key order: neighbouring rows land on the same pages, and concurrent
-        // writers lock rows in one order.
-        rows.sort_unstable_by_key(|row| (row[0], row[1], row[2], row[3]));
-        for chunk in rows.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO trail_reads (identity_id, day, secret_id, address_id, operations, first_seen, last_seen, reads, denied) \
-                 VALUES {} ON CONFLICT (identity_id, day, secret_id, address_id) DO UPDATE SET \
-                 operations = trail_reads.operations | excluded.operations, \
-                 first_seen = CASE WHEN excluded.first_seen < trail_reads.first_seen THEN excluded.first_seen ELSE trail_reads.first_seen END, \
-                 last_seen = CASE WHEN excluded.last_seen > trail_reads.last_seen THEN excluded.last_seen ELSE trail_reads.last_seen END, \
-                 reads = trail_reads.reads + excluded.reads, denied = trail_reads.denied + excluded.denied",
-                placeholders(self.dialect, chunk.len(), 9, 1)
-            );
-            let mut query = sqlx::query(&sql);
-            for row in chunk {
-                for value in row {
-                    query = query.bind(*value);
-                }
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .context("indexing secret accesses")?;
-        }
+        rows.sort_unstable_by_key(|(identity, row)| {
+            (*identity, row.day, row.secret_id, row.address_id)
+        });
+        trail_segments::insert(self, &mut tx, &rows).await?;
         if let Some(cursor) = cursor {
             sqlx::query(
                 "INSERT INTO trail_cursors (name, file_id, byte_offset, line, state, updated_at) \
@@ -372,6 +352,14 @@ impl Store {
         }
         tx.commit().await.context("committing trail accesses")?;
         terms.absorb(fresh);
+        // The batch is in; merging segments is housekeeping: a failure leaves them
+        // as they are (the query sums any number of them) and is tried again at the
+        // next commit of those identities.
+        let mut touched: Vec<i64> = rows.iter().map(|(identity, _)| *identity).collect();
+        touched.dedup();
+        if let Err(error) = self.trail_compact(&touched).await {
+            tracing::warn!(%error, "merging index segments failed; they stay as they are");
+        }
         Ok(())
     }
 
@@ -478,7 +466,9 @@ impl Store {
     }
 
     /// The reads of the given identities from `since_day` on, summed per identity,
-    /// secret and source address by the database.
+    /// secret and source address: those of `trail_reads` (indexed before migration
+    /// 0016) by the database, then those of the segments. A key may come twice, once
+    /// from each; the caller sums.
     pub async fn trail_read_groups(
         &self,
         identity_ids: &[i64],
@@ -534,6 +524,7 @@ impl Store {
                 found.push(group);
             }
         }
+        found.extend(self.trail_segment_groups(identity_ids, since_day).await?);
         Ok(found)
     }
 }

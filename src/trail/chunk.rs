@@ -45,6 +45,8 @@ pub struct Part<'a> {
     pub records: u64,
     /// The name sources whose names the part's batch holds (see [`NamesGiven`]).
     pub given: NamesGiven,
+    /// Lines in the part (blank ones included).
+    pub lines: u64,
 }
 
 /// Feed parsed parts, in line order, to the pairing and `batch`, as an ingest does,
@@ -96,19 +98,20 @@ pub fn parse_chunk<'a>(
     threads: usize,
     given: &NamesGiven,
 ) -> Vec<Part<'a>> {
-    let parts = split(chunk, first_line, threads);
+    let parts = split(chunk, threads);
     if parts.len() <= 1 {
         return vec![parse_part(chunk, first_line, given)];
     }
-    std::thread::scope(|scope| {
+    let mut parsed = std::thread::scope(|scope| {
         let mut rest = parts.iter();
         let first = rest.next().copied();
+        // Each part numbers its lines from 0; they are renumbered once all are in.
         let handles: Vec<_> = rest
-            .map(|&(part, line)| scope.spawn(move || parse_part(part, line, given)))
+            .map(|&part| scope.spawn(move || parse_part(part, 0, given)))
             .collect();
         let mut out = Vec::with_capacity(parts.len());
-        if let Some((part, line)) = first {
-            out.push(parse_part(part, line, given));
+        if let Some(part) = first {
+            out.push(parse_part(part, first_line, given));
         }
         for handle in handles {
             match handle.join() {
@@ -119,19 +122,30 @@ pub fn parse_chunk<'a>(
             }
         }
         out
-    })
+    });
+    let mut before = first_line;
+    for (index, part) in parsed.iter_mut().enumerate() {
+        if index > 0 {
+            for event in &mut part.events {
+                if let Event::Malformed { line, .. } = event {
+                    *line += before;
+                }
+            }
+        }
+        before += part.lines;
+    }
+    parsed
 }
 
 /// Cut `chunk` into at most `threads` parts of about equal size, each ending at a
-/// line end, with the number of lines before each.
-fn split(chunk: &[u8], first_line: u64, threads: usize) -> Vec<(&[u8], u64)> {
+/// line end.
+fn split(chunk: &[u8], threads: usize) -> Vec<&[u8]> {
     if threads <= 1 || chunk.len() < MIN_PARALLEL_BYTES {
-        return vec![(chunk, first_line)];
+        return vec![chunk];
     }
     let target = chunk.len() / threads;
     let mut parts = Vec::with_capacity(threads);
     let mut start = 0;
-    let mut line = first_line;
     while start < chunk.len() {
         let want = start + target;
         let end = if parts.len() + 1 == threads || want >= chunk.len() {
@@ -142,9 +156,7 @@ fn split(chunk: &[u8], first_line: u64, threads: usize) -> Vec<(&[u8], u64)> {
                 None => chunk.len(),
             }
         };
-        let part = &chunk[start..end];
-        parts.push((part, line));
-        line += memchr::memchr_iter(b'\n', part).count() as u64;
+        parts.push(&chunk[start..end]);
         start = end;
     }
     parts
@@ -189,7 +201,9 @@ fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'
     // Requests of this part not answered yet: request id → slot.
     let mut waiting: foldhash::HashMap<Cow<'a, str>, usize> = Default::default();
     let mut records = 0;
+    let mut count = 0;
     for (number, line) in (first_line + 1..).zip(lines(part)) {
+        count += 1;
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -240,6 +254,7 @@ fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'
         batch,
         records,
         given: scratch.into_given(),
+        lines: count,
     }
 }
 
@@ -289,9 +304,9 @@ mod tests {
         assert!(text.len() > MIN_PARALLEL_BYTES);
         let one = parse_chunk(&text, 100, 1, &NamesGiven::default());
         for threads in [2, 3, 8] {
-            let parts = split(&text, 100, threads);
+            let parts = split(&text, threads);
             assert_eq!(parts.len(), threads);
-            assert!(parts.iter().all(|(p, _)| p.ends_with(b"\n")));
+            assert!(parts.iter().all(|p| p.ends_with(b"\n")));
             let many = parse_chunk(&text, 100, threads, &NamesGiven::default());
             assert_eq!(many.len(), threads);
             assert_eq!(summary(&many), summary(&one), "{threads} threads");

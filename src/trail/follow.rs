@@ -98,8 +98,9 @@ struct Follower<'a> {
     names_given: NamesGiven,
     report: IngestReport,
     lines_this_run: u64,
-    /// The lines of the batch being read.
+    /// The lines of the chunk being parsed, and of the one read meanwhile.
     buf: Vec<u8>,
+    spare: Vec<u8>,
     accesses: Vec<crate::trail::event::SecretAccess>,
     /// (file id, offset) of the last commit: an idle poll writes nothing.
     committed: Option<(String, u64)>,
@@ -127,6 +128,7 @@ pub async fn ingest_vault_file(
         report: IngestReport::default(),
         lines_this_run: 0,
         buf: Vec::new(),
+        spare: Vec::new(),
         accesses: Vec::new(),
         committed: None,
     };
@@ -335,7 +337,9 @@ impl Follower<'_> {
         self.commit(&old).await
     }
 
-    /// Read up to one batch of lines; true when the end of the file was reached.
+    /// Read up to one batch of lines; true when the end of the file was reached. The
+    /// batch is read in chunks, each parsed while the next is read (on a thread of
+    /// its own), so that reading the file costs no parsing time.
     fn read_batch(&mut self, log: &mut LogFile, final_read: bool) -> Result<bool, TrailError> {
         let mut limit = self.options.batch_lines.max(1) as u64;
         if let Some(stop) = self.options.stop_after_lines {
@@ -346,36 +350,58 @@ impl Follower<'_> {
         let path = log.path.display().to_string();
         let mut read = 0;
         let mut eof = false;
-        // In chunks of at most READ_CHUNK_BYTES: memory holds one chunk of log and the
-        // batch's aggregated rows, however large the batch.
-        while read < limit && log.offset - start < byte_limit {
-            let first_line = log.line;
-            let before = log.offset;
-            let chunk_limit = (byte_limit - (log.offset - start)).min(READ_CHUNK_BYTES);
-            self.buf.clear();
-            let (lines, at_end) = log
-                .read_lines(&mut self.buf, chunk_limit, limit - read, final_read)
-                .map_err(|source| io(log, source))?;
-            let parts = parse_chunk(
-                &self.buf,
-                first_line,
-                self.options.parse_threads,
-                &self.names_given,
-            );
+        // In chunks of at most READ_CHUNK_BYTES: memory holds two chunks of log and
+        // the batch's aggregated rows, however large the batch.
+        let mut chunk = if read < limit && log.offset - start < byte_limit {
+            let chunk_limit = byte_limit.min(READ_CHUNK_BYTES);
+            Some(
+                Chunk::read(log, &mut self.buf, chunk_limit, limit, final_read)
+                    .map_err(|source| io(log, source))?,
+            )
+        } else {
+            None
+        };
+        while let Some(current) = chunk.take() {
+            read += current.lines;
+            let more = !current.at_end && read < limit && log.offset - start < byte_limit;
+            let chunk_limit =
+                (byte_limit - (log.offset - start).min(byte_limit)).min(READ_CHUNK_BYTES);
+            let mut spare = std::mem::take(&mut self.spare);
+            let parse_threads = self.options.parse_threads;
             let report = &mut self.report;
-            let records = absorb(
-                parts,
-                &mut self.state.pairer,
-                &mut self.batch,
-                &mut self.names_given,
-                |line, reason| report.malformed(&path, line, reason),
-            );
+            let (records, next) = std::thread::scope(|scope| {
+                let reader = more.then(|| {
+                    let (log, spare) = (&mut *log, &mut spare);
+                    scope.spawn(move || {
+                        Chunk::read(log, spare, chunk_limit, limit - read, final_read)
+                    })
+                });
+                let parts = parse_chunk(
+                    &self.buf,
+                    current.first_line,
+                    parse_threads,
+                    &self.names_given,
+                );
+                let records = absorb(
+                    parts,
+                    &mut self.state.pairer,
+                    &mut self.batch,
+                    &mut self.names_given,
+                    |line, reason| report.malformed(&path, line, reason),
+                );
+                let next = reader.map(|reader| match reader.join() {
+                    Ok(next) => next,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                });
+                (records, next)
+            });
             self.report.records += records;
-            read += lines;
-            self.progress.advance(log.offset - before);
-            if at_end {
-                eof = true;
-                break;
+            self.progress.advance(current.bytes);
+            // The chunk read ahead becomes the one to parse.
+            self.spare = std::mem::replace(&mut self.buf, spare);
+            match next {
+                Some(next) => chunk = Some(next.map_err(|source| io(log, source))?),
+                None => eof = current.at_end,
             }
         }
         self.lines_this_run += read;
@@ -419,6 +445,38 @@ impl Follower<'_> {
         self.writer.send(batch, Some(cursor)).await?;
         self.committed = Some(position);
         Ok(())
+    }
+}
+
+/// One chunk of lines read from a log (into a buffer of the follower's).
+struct Chunk {
+    /// Lines before it in its file.
+    first_line: u64,
+    lines: u64,
+    bytes: u64,
+    /// The end of what is written was reached.
+    at_end: bool,
+}
+
+impl Chunk {
+    /// Read the next chunk of `log` into `buf` (cleared first): at most `max_bytes`
+    /// (at a line end) or `max_lines` lines.
+    fn read(
+        log: &mut LogFile,
+        buf: &mut Vec<u8>,
+        max_bytes: u64,
+        max_lines: u64,
+        final_read: bool,
+    ) -> std::io::Result<Chunk> {
+        let (first_line, before) = (log.line, log.offset);
+        buf.clear();
+        let (lines, at_end) = log.read_lines(buf, max_bytes, max_lines, final_read)?;
+        Ok(Chunk {
+            first_line,
+            lines,
+            bytes: log.offset - before,
+            at_end,
+        })
     }
 }
 

@@ -11,7 +11,8 @@
 //! - `socket` — the Vault socket audit device (TCP)
 //! - `cloudtrail` — one CloudTrail record → accesses; `cloudtrail_files` — files,
 //!   gzip, directories
-//! - `batch` — in-memory aggregation before one write; `report` — ingest summary
+//! - `batch` — in-memory aggregation before one write; `segment` — how one commit's
+//!   rows of one identity are stored in the index; `report` — ingest summary
 //! - `writer` — batches committed in order on a task of their own (read/parse the
 //!   next batch while the previous one is written)
 //! - `matching` — email → candidate names; `query` — the answer from the index
@@ -27,6 +28,7 @@ pub mod matching;
 pub mod pairing;
 pub mod query;
 pub mod report;
+pub mod segment;
 mod skim;
 pub mod socket;
 pub mod vault;

@@ -64,6 +64,33 @@ impl Key {
         let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
         Key(text.len(), word(first), word(second))
     }
+
+    /// [`Key::read`] of `bytes[start..end]`, from two whole words of `bytes` when
+    /// there are 16 bytes from `start` (a key is followed by at least `":` and a
+    /// value): masked, not copied byte by byte.
+    fn read_in(bytes: &[u8], start: usize, end: usize) -> Key {
+        let len = end - start;
+        match bytes.get(start..start + 16) {
+            Some(words) if len <= 16 => {
+                let (first, second) = words.split_at(8);
+                let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
+                // The bytes of each word that belong to the key.
+                let mask = |bytes: usize| match bytes {
+                    0 => 0,
+                    8.. => u64::MAX,
+                    n => u64::MAX >> (64 - 8 * n),
+                };
+                Key(
+                    len,
+                    word(first) & mask(len.min(8)),
+                    word(second) & mask(len.saturating_sub(8)),
+                )
+            }
+            // Longer than any wanted key: only its length matters.
+            Some(_) => Key(len, 0, 0),
+            None => Key::read(&bytes[start..end]),
+        }
+    }
 }
 
 const TYPE: Key = Key::of(b"type");
@@ -119,7 +146,7 @@ impl<'a> Reader<'a> {
     /// The top-level object.
     fn line(&mut self) -> Option<Fields<'a>> {
         let (mut kind, mut time, mut auth, mut request, mut error) = (None, None, None, None, None);
-        self.object(0, |reader, key| match Key::read(key) {
+        self.object(0, |reader, key, name| match name {
             TYPE => once_str(&mut kind, reader.wanted_str()?),
             TIME => once_str(&mut time, reader.wanted_str()?),
             AUTH => {
@@ -147,7 +174,7 @@ impl<'a> Reader<'a> {
 
     fn auth(&mut self) -> Option<Auth<'a>> {
         let (mut entity_id, mut display_name, mut metadata) = (None, None, None);
-        self.object(1, |reader, key| match Key::read(key) {
+        self.object(1, |reader, key, name| match name {
             ENTITY_ID => once_str(&mut entity_id, reader.wanted_str()?),
             DISPLAY_NAME => once_str(&mut display_name, reader.wanted_str()?),
             METADATA => {
@@ -170,7 +197,7 @@ impl<'a> Reader<'a> {
     #[allow(clippy::type_complexity)]
     fn metadata(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
         let (mut username, mut email) = (None, None);
-        self.object(2, |reader, key| match Key::read(key) {
+        self.object(2, |reader, key, name| match name {
             USERNAME => once_str(&mut username, reader.wanted_str()?),
             EMAIL => once_str(&mut email, reader.wanted_str()?),
             _ => reader.skip_field(key, 3),
@@ -180,8 +207,8 @@ impl<'a> Reader<'a> {
 
     fn request(&mut self) -> Option<Request<'a>> {
         let mut fields: [Option<Option<Cow<'a, str>>>; 6] = Default::default();
-        self.object(1, |reader, key| {
-            let slot = match Key::read(key) {
+        self.object(1, |reader, key, name| {
+            let slot = match name {
                 ID => 0,
                 OPERATION => 1,
                 PATH => 2,
@@ -257,7 +284,7 @@ impl<'a> Reader<'a> {
     fn object(
         &mut self,
         depth: usize,
-        mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+        mut field: impl FnMut(&mut Self, &'a [u8], Key) -> Option<()>,
     ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -278,7 +305,7 @@ impl<'a> Reader<'a> {
             self.at = end + 1;
             self.expect(b':')?;
             let bytes = self.bytes;
-            field(self, &bytes[start..end])?;
+            field(self, &bytes[start..end], Key::read_in(bytes, start, end))?;
             self.whitespace();
             match self.peek()? {
                 b',' => self.at += 1,
@@ -308,7 +335,7 @@ impl<'a> Reader<'a> {
         self.whitespace();
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => self.object(depth, |reader, _| reader.skip_value(depth + 1)),
+            b'{' => self.object(depth, |reader, _, _| reader.skip_value(depth + 1)),
             b'[' => {
                 self.at += 1;
                 self.whitespace();
@@ -467,6 +494,21 @@ mod tests {
         }
         assert_ne!(Key::read(b"remote_address_and_more"), REMOTE_ADDRESS);
         assert_ne!(Key::read(b"typ"), TYPE);
+        // Read in place from a line, at every length and with bytes after it or not.
+        let line = br#"{"remote_address_and_more":1,"type":2}"#;
+        for start in 0..line.len() {
+            for end in start..=line.len() {
+                let key = Key::read_in(line, start, end);
+                let len = end - start;
+                if len <= 16 {
+                    assert_eq!(key, Key::read(&line[start..end]), "{start}..{end}");
+                } else {
+                    assert_eq!(key.0, len);
+                }
+            }
+        }
+        assert_eq!(Key::read_in(line, 2, 16), REMOTE_ADDRESS);
+        assert_eq!(Key::read_in(line, 30, 34), TYPE);
     }
 
     #[test]

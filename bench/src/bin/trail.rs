@@ -57,6 +57,10 @@ struct Args {
     /// over 180 days, the worst case for the index).
     #[arg(long)]
     chronological: bool,
+    /// Only write the generated log to this path and stop (to profile an ingest of it
+    /// with `leaver trail ingest vault PATH`).
+    #[arg(long)]
+    write_log: Option<std::path::PathBuf>,
 }
 
 const USERS: u64 = 1_000;
@@ -272,7 +276,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let now = chrono::Utc::now().timestamp_millis();
     let since = now - 90 * DAY_MS;
-    let log = dir.path().join("audit.log");
+    let log = args
+        .write_log
+        .clone()
+        .unwrap_or_else(|| dir.path().join("audit.log"));
     let t = Instant::now();
     let lines = generate(&log, args.size_mb * 1_000_000, now, args.chronological)?;
     let bytes = std::fs::metadata(&log)?.len();
@@ -282,6 +289,9 @@ async fn main() -> anyhow::Result<()> {
         bytes as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    if args.write_log.is_some() {
+        return Ok(());
+    }
 
     // 0. Parsing and aggregation alone (no database), for reference: on one thread
     //    and on all of them (the pipeline's parser), in the ingest's 16 MiB chunks.
@@ -365,9 +375,10 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("sqlite://{}", dir.path().join("index.db").display());
     let big = Store::connect(&url, 4).await?;
     let built = build_index(&big, args.index_events, now).await?;
-    let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM trail_reads")
-        .fetch_one(big.pool())
-        .await?;
+    let rows: (i64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT) FROM trail_segments")
+            .fetch_one(big.pool())
+            .await?;
     println!(
         "index of {} events built in {:.1}s ({:.0} events/s, {} day rows)",
         args.index_events,
