@@ -284,6 +284,16 @@ impl Batch {
         }
     }
 
+    /// `batches` as one (the largest is kept, the others merged into it).
+    pub fn merged(mut batches: Vec<Batch>) -> Batch {
+        let largest = (0..batches.len()).max_by_key(|&i| batches[i].len());
+        let mut merged = largest.map(|i| batches.swap_remove(i)).unwrap_or_default();
+        for batch in batches {
+            merged.merge(batch);
+        }
+        merged
+    }
+
     /// The identity keys of the rows.
     pub fn identities(&self) -> &Terms {
         &self.identities

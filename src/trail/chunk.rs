@@ -1,7 +1,8 @@
 //! A chunk of complete Vault audit lines parsed on several threads: the chunk is cut
-//! into parts at line boundaries, each part is parsed on a thread of its own, and the
-//! parts come back in line order. Within a part, responses are counted into a batch of
-//! the part's own (aggregation does not depend on order), a request whose response
+//! into parts at line boundaries (a few per thread), the threads take parts in turn
+//! until none is left, and the parts come back in line order. Within a part, responses
+//! are counted into the batch of the thread that reads it, which lasts for the whole
+//! commit (aggregation does not depend on order), a request whose response
 //! follows in the part is only counted as a record (the response records its access),
 //! and what the pairing of requests with responses must see — the other requests, and
 //! every response's request id — is kept in line order as [`Event`]s, to be fed to the
@@ -13,18 +14,21 @@ use super::pairing::Pairer;
 use super::vault::{parse_raw, Entry, EntryKind, Scratch};
 use std::borrow::Cow;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Below this many bytes a chunk is parsed on the calling thread alone.
 const MIN_PARALLEL_BYTES: usize = 512 * 1024;
 /// Threads at most, whatever the machine has.
 const MAX_THREADS: usize = 8;
+/// Parts a chunk is cut into per thread.
+const PARTS_PER_THREAD: usize = 4;
 
 /// What the pairing must see of one line of a part, in line order.
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A request whose response is not in the part: it waits for one.
     Request(Box<Entry>),
-    /// A response; its access, if any, is already in the part's batch.
+    /// A response; its access, if any, is already in its thread's batch.
     Response {
         request_id: Cow<'a, str>,
         at_ms: i64,
@@ -39,19 +43,19 @@ pub enum Event<'a> {
 #[derive(Debug)]
 pub struct Part<'a> {
     pub events: Vec<Event<'a>>,
-    /// The accesses the part's responses record.
-    pub batch: Batch,
     /// Audit entries in the part (requests answered within it included).
     pub records: u64,
-    /// The name sources whose names the part's batch holds (see [`NamesGiven`]).
+    /// The name sources whose names the part gave its thread's batch (see
+    /// [`NamesGiven`]).
     pub given: NamesGiven,
     /// Lines in the part (blank ones included).
     pub lines: u64,
 }
 
-/// Feed parsed parts, in line order, to the pairing and `batch`, as an ingest does,
-/// and add their name sources to `given`; malformed lines go to `malformed`. Returns
-/// the number of audit entries.
+/// Feed parsed parts, in line order, to the pairing, the accesses it completes to
+/// `batch` (the parts' responses are already in the threads' batches), as an ingest
+/// does, and add their name sources to `given`; malformed lines go to `malformed`.
+/// Returns the number of audit entries.
 pub fn absorb(
     parts: Vec<Part<'_>>,
     pairer: &mut Pairer,
@@ -72,7 +76,6 @@ pub fn absorb(
                 Event::Malformed { line, reason } => malformed(line, reason),
             }
         }
-        batch.merge(part.batch);
         given.absorb(part.given);
     }
     for access in completed {
@@ -92,30 +95,50 @@ pub fn threads() -> usize {
 /// Parse the lines of `chunk` (each ended by `\n`, except perhaps the last), the first
 /// of which is line `first_line + 1` of its file, on up to `threads` threads. Names
 /// are built only for name sources not in `given` (those given by earlier chunks).
+/// The accesses the responses record go to `batches`, one per thread (grown to as
+/// many as are used), which the caller keeps from chunk to chunk and merges once per
+/// commit: a part's reads are not merged into one batch on one thread at every chunk.
 pub fn parse_chunk<'a>(
     chunk: &'a [u8],
     first_line: u64,
     threads: usize,
     given: &NamesGiven,
+    batches: &mut Vec<Batch>,
 ) -> Vec<Part<'a>> {
-    let parts = split(chunk, threads);
-    if parts.len() <= 1 {
-        return vec![parse_part(chunk, first_line, given)];
+    // More parts than threads, taken in turn by the threads as they finish one: a
+    // thread slowed down (by the reader of the next chunk, by the writer) takes fewer,
+    // and no core waits for the slowest part.
+    let parts = split(chunk, threads.saturating_mul(PARTS_PER_THREAD));
+    let workers = threads.clamp(1, parts.len().max(1));
+    if batches.len() < workers {
+        batches.resize_with(workers, Batch::default);
     }
-    let mut parsed = std::thread::scope(|scope| {
-        let mut rest = parts.iter();
-        let first = rest.next().copied();
-        // Each part numbers its lines from 0; they are renumbered once all are in.
-        let handles: Vec<_> = rest
-            .map(|&part| scope.spawn(move || parse_part(part, 0, given)))
-            .collect();
-        let mut out = Vec::with_capacity(parts.len());
-        if let Some(part) = first {
-            out.push(parse_part(part, first_line, given));
+    let (mine, others) = batches.split_at_mut(1);
+    let mine = &mut mine[0];
+    if workers <= 1 {
+        return vec![parse_part(chunk, first_line, given, mine)];
+    }
+    let next = AtomicUsize::new(0);
+    let work = |batch: &mut Batch| {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&part) = parts.get(index) else {
+                return done;
+            };
+            done.push((index, parse_part(part, 0, given, batch)));
         }
-        for handle in handles {
-            match handle.join() {
-                Ok(parsed) => out.push(parsed),
+    };
+    let mut parsed: Vec<(usize, Part<'a>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = others
+            .iter_mut()
+            .take(workers - 1)
+            .map(|batch| scope.spawn(move || work(batch)))
+            .collect();
+        let mut out = work(mine);
+        for helper in helpers {
+            match helper.join() {
+                Ok(done) => out.extend(done),
                 // parse_line does not panic on any input; were a thread to die
                 // anyway, re-raise its panic here rather than lose its lines.
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -123,18 +146,20 @@ pub fn parse_chunk<'a>(
         }
         out
     });
+    // Back in line order (parts begin where the one before ends), numbered.
+    parsed.sort_unstable_by_key(|(index, _)| *index);
     let mut before = first_line;
-    for (index, part) in parsed.iter_mut().enumerate() {
-        if index > 0 {
-            for event in &mut part.events {
-                if let Event::Malformed { line, .. } = event {
-                    *line += before;
-                }
+    let mut parts = Vec::with_capacity(parsed.len());
+    for (_, mut part) in parsed {
+        for event in &mut part.events {
+            if let Event::Malformed { line, .. } = event {
+                *line += before;
             }
         }
         before += part.lines;
+        parts.push(part);
     }
-    parsed
+    parts
 }
 
 /// Cut `chunk` into at most `threads` parts of about equal size, each ending at a
@@ -189,13 +214,16 @@ enum Slot<'a> {
 }
 
 /// Read a part in one pass. Responses are counted here, their identity's names built
-/// once per name source (the part's batch keeps them); a request whose response comes
+/// once per name source (the thread's batch keeps them); a request whose response comes
 /// later in the part is only a record (the response records the same access, and the
 /// pairing would drop the request's on seeing it); the others are parsed again at the
 /// end and go to the pairing whole.
-fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'a> {
-    // About one read per two lines of a kilobyte each.
-    let mut batch = Batch::with_capacity(part.len() / 2048 + 1);
+fn parse_part<'a>(
+    part: &'a [u8],
+    first_line: u64,
+    given: &NamesGiven,
+    batch: &mut Batch,
+) -> Part<'a> {
     let mut scratch = Scratch::default();
     let mut slots = Vec::with_capacity(part.len() / 512 + 1);
     // Requests of this part not answered yet: request id → slot.
@@ -227,7 +255,7 @@ fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'
                 slots.push(Slot::Waiting(line, number));
             }
             EntryKind::Response => {
-                raw.record_into(&mut batch, &mut scratch, given);
+                raw.record_into(batch, &mut scratch, given);
                 let at_ms = raw.at_ms;
                 let request_id = raw.into_request_id();
                 if let Some(slot) = waiting.remove(&request_id) {
@@ -251,7 +279,6 @@ fn parse_part<'a>(part: &'a [u8], first_line: u64, given: &NamesGiven) -> Part<'
         .collect();
     Part {
         events,
-        batch,
         records,
         given: scratch.into_given(),
         lines: count,
@@ -281,7 +308,7 @@ mod tests {
         text.into_bytes()
     }
 
-    /// What the pairing sees, line by line, and the part batches' rows.
+    /// What the pairing sees, line by line.
     fn summary(parts: &[Part]) -> Vec<String> {
         parts
             .iter()
@@ -294,23 +321,26 @@ mod tests {
             .collect()
     }
 
-    fn rows(parts: &[Part]) -> usize {
-        parts.iter().map(|part| part.batch.len()).sum()
+    fn rows(batches: &[Batch]) -> usize {
+        batches.iter().map(Batch::len).sum()
     }
 
     #[test]
     fn parts_end_at_line_ends_and_keep_line_order_and_numbers() {
         let text = chunk(20_000);
         assert!(text.len() > MIN_PARALLEL_BYTES);
-        let one = parse_chunk(&text, 100, 1, &NamesGiven::default());
+        let one = parse_chunk(&text, 100, 1, &NamesGiven::default(), &mut Vec::new());
         for threads in [2, 3, 8] {
             let parts = split(&text, threads);
             assert_eq!(parts.len(), threads);
             assert!(parts.iter().all(|p| p.ends_with(b"\n")));
-            let many = parse_chunk(&text, 100, threads, &NamesGiven::default());
-            assert_eq!(many.len(), threads);
+            let mut batches = Vec::new();
+            let many = parse_chunk(&text, 100, threads, &NamesGiven::default(), &mut batches);
+            assert_eq!(many.len(), threads * PARTS_PER_THREAD);
+            assert_eq!(batches.len(), threads, "one batch per thread");
             assert_eq!(summary(&many), summary(&one), "{threads} threads");
-            assert_eq!(rows(&many), 19_998, "{threads} threads");
+            assert_eq!(rows(&batches), 19_998, "{threads} threads");
+            assert_eq!(Batch::merged(batches).reads, 19_998);
         }
         let summary = summary(&one);
         assert_eq!(summary.len(), 19_999, "the blank line is skipped");
@@ -324,10 +354,11 @@ mod tests {
     fn a_last_line_without_newline_and_tiny_chunks_are_parsed() {
         let mut text = chunk(3);
         text.extend_from_slice(line(3).trim_end().as_bytes());
-        let parsed = parse_chunk(&text, 0, 4, &NamesGiven::default());
+        let parsed = parse_chunk(&text, 0, 4, &NamesGiven::default(), &mut Vec::new());
         assert_eq!(summary(&parsed), ["r-0", "r-1", "r-2", "r-3"]);
-        let empty = parse_chunk(b"", 0, 4, &NamesGiven::default());
-        assert!(summary(&empty).is_empty() && rows(&empty) == 0);
+        let mut batches = Vec::new();
+        let empty = parse_chunk(b"", 0, 4, &NamesGiven::default(), &mut batches);
+        assert!(summary(&empty).is_empty() && rows(&batches) == 0);
     }
 
     #[test]
@@ -348,7 +379,8 @@ mod tests {
             response("r-4", "e-2"),
         ]
         .concat();
-        let parts = parse_chunk(text.as_bytes(), 0, 1, &NamesGiven::default());
+        let mut batches = Vec::new();
+        let parts = parse_chunk(text.as_bytes(), 0, 1, &NamesGiven::default(), &mut batches);
         assert_eq!(
             summary(&parts),
             ["request r-2", "r-1", "r-3", "r-4"],
@@ -364,20 +396,25 @@ mod tests {
             1,
             "a waiting request is named"
         );
-        let batch = &parts[0].batch;
+        let batch = &batches[0];
         assert_eq!(batch.reads, 3, "three responses");
         assert_eq!(batch.len(), 2, "e-1 and e-2 read secret/a on one day");
         assert_eq!(batch.names.len(), 2);
         assert_eq!(batch.names["vault:entity:e-1"].1.len(), 1);
 
-        // Fed to the pairing: r-2 waits; the batch has the three responses.
+        // Fed to the pairing: r-2 waits; nothing more is counted (the thread's batch
+        // has the three responses).
         let mut pairer = Pairer::default();
-        let mut total = Batch::default();
+        let mut completed = Batch::default();
         let mut given = NamesGiven::default();
-        let records = absorb(parts, &mut pairer, &mut total, &mut given, |_, _| {
+        let records = absorb(parts, &mut pairer, &mut completed, &mut given, |_, _| {
             panic!("malformed")
         });
-        assert_eq!((records, pairer.pending(), total.reads), (5, 1, 3));
+        assert_eq!((records, pairer.pending(), completed.reads), (5, 1, 0));
+        // Expired, r-2 counts alone.
+        let mut expired = Vec::new();
+        pairer.drain(&mut expired);
+        assert_eq!(expired.len(), 1);
     }
 
     #[test]
@@ -394,8 +431,9 @@ mod tests {
         ]
         .concat();
         let mut given = NamesGiven::default();
-        let parts = parse_chunk(text.as_bytes(), 0, 1, &given);
-        let names: Vec<String> = parts[0].batch.names["vault:entity:e-1"]
+        let mut batches = Vec::new();
+        let parts = parse_chunk(text.as_bytes(), 0, 1, &given, &mut batches);
+        let names: Vec<String> = batches[0].names["vault:entity:e-1"]
             .1
             .iter()
             .map(|(kind, value)| format!("{kind}={value}"))
@@ -422,10 +460,11 @@ mod tests {
         );
         // A later chunk with the same name sources builds no names; a new one does.
         let later = [response(4, "userpass-alice"), response(5, "token-alice")].concat();
-        let parts = parse_chunk(later.as_bytes(), 0, 1, &given);
-        let names = &parts[0].batch.names["vault:entity:e-1"].1;
+        let mut batches = Vec::new();
+        parse_chunk(later.as_bytes(), 0, 1, &given, &mut batches);
+        let names = &batches[0].names["vault:entity:e-1"].1;
         assert_eq!(names.len(), 3, "{names:?}");
         assert!(names.contains(&("display_name".into(), "token-alice".into())));
-        assert_eq!(parts[0].batch.reads, 2);
+        assert_eq!(batches[0].reads, 2);
     }
 }

@@ -93,6 +93,9 @@ struct Follower<'a> {
     options: &'a FollowOptions,
     progress: &'a dyn Progress,
     state: ReaderState,
+    /// The batch being read: what the parsing threads counted (one each) and the
+    /// accesses the pairing completed.
+    part_batches: Vec<Batch>,
     batch: Batch,
     /// Name sources whose names went to the writer in this run's batches.
     names_given: NamesGiven,
@@ -123,6 +126,7 @@ pub async fn ingest_vault_file(
         options,
         progress,
         state: ReaderState::default(),
+        part_batches: Vec::new(),
         batch: Batch::default(),
         names_given: NamesGiven::default(),
         report: IngestReport::default(),
@@ -381,6 +385,7 @@ impl Follower<'_> {
                     current.first_line,
                     parse_threads,
                     &self.names_given,
+                    &mut self.part_batches,
                 );
                 let records = absorb(
                     parts,
@@ -420,7 +425,8 @@ impl Follower<'_> {
     /// together, in order; `finish` waits for the last).
     async fn commit(&mut self, log: &LogFile) -> Result<(), TrailError> {
         let position = (log.id.clone(), log.offset);
-        if self.batch.is_empty() && self.committed.as_ref() == Some(&position) {
+        let empty = self.batch.is_empty() && self.part_batches.iter().all(Batch::is_empty);
+        if empty && self.committed.as_ref() == Some(&position) {
             return Ok(());
         }
         if self.state.head_len < HEAD_BYTES && log.offset > self.state.head_len {
@@ -439,10 +445,11 @@ impl Follower<'_> {
             line: log.line as i64,
             state: serde_json::to_string(&self.state).unwrap_or_else(|_| "{}".into()),
         };
-        let batch = std::mem::take(&mut self.batch);
-        self.report.reads_indexed += batch.reads;
-        self.report.denied += batch.denied;
-        self.writer.send(batch, Some(cursor)).await?;
+        let mut parts = std::mem::take(&mut self.part_batches);
+        parts.push(std::mem::take(&mut self.batch));
+        self.report.reads_indexed += parts.iter().map(|batch| batch.reads).sum::<u64>();
+        self.report.denied += parts.iter().map(|batch| batch.denied).sum::<u64>();
+        self.writer.send_parts(parts, Some(cursor)).await?;
         self.committed = Some(position);
         Ok(())
     }

@@ -16,7 +16,9 @@ use std::collections::HashSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-type Job = (Batch, Option<TrailCursor>);
+/// The parts of one batch (merged by the writing task) and the cursor they bring the
+/// log to.
+type Job = (Vec<Batch>, Option<TrailCursor>);
 
 /// Names remembered as committed, at most.
 const KNOWN_NAMES: usize = 200_000;
@@ -65,7 +67,8 @@ impl Committer {
         let task = tokio::spawn(async move {
             let mut known = KnownNames::default();
             let mut terms = TrailTerms::default();
-            while let Some((mut batch, cursor)) = rx.recv().await {
+            while let Some((parts, cursor)) = rx.recv().await {
+                let mut batch = Batch::merged(parts);
                 known.skip_known(&mut batch);
                 store
                     .trail_commit(&batch, cursor.as_ref(), &mut terms)
@@ -87,8 +90,18 @@ impl Committer {
         batch: Batch,
         cursor: Option<TrailCursor>,
     ) -> Result<(), TrailError> {
+        self.send_parts(vec![batch], cursor).await
+    }
+
+    /// [`Committer::send`] of a batch in parts (counted apart, e.g. one per parsing
+    /// thread), merged into one by the writing task.
+    pub async fn send_parts(
+        &mut self,
+        parts: Vec<Batch>,
+        cursor: Option<TrailCursor>,
+    ) -> Result<(), TrailError> {
         let sent = match &self.tx {
-            Some(tx) => tx.send((batch, cursor)).await.is_ok(),
+            Some(tx) => tx.send((parts, cursor)).await.is_ok(),
             None => false,
         };
         if sent {

@@ -169,13 +169,14 @@ async fn build_index(store: &Store, events: u64, now: i64) -> anyhow::Result<Dur
 }
 
 /// Parse `text` in 16 MiB chunks on `threads` threads, pair and aggregate as an
-/// ingest does, without a database; the number of rows the index would get.
+/// ingest does (one batch per thread, merged at the end), without a database; the
+/// number of rows the index would get.
 fn parse_and_aggregate(text: &[u8], threads: usize) -> usize {
     use leaver::trail::chunk::{absorb, parse_chunk};
     let mut pairer = leaver::trail::pairing::Pairer::default();
     let mut batch = Batch::default();
+    let mut part_batches = Vec::new();
     let mut given = leaver::trail::batch::NamesGiven::default();
-    let mut rows = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let want = rest.len().min(16 << 20);
@@ -183,13 +184,12 @@ fn parse_and_aggregate(text: &[u8], threads: usize) -> usize {
             Some(i) => want + i + 1,
             None => rest.len(),
         };
-        let parts = parse_chunk(&rest[..end], 0, threads, &given);
+        let parts = parse_chunk(&rest[..end], 0, threads, &given, &mut part_batches);
         absorb(parts, &mut pairer, &mut batch, &mut given, |_, _| {});
-        rows += batch.len();
-        batch.clear();
         rest = &rest[end..];
     }
-    rows
+    part_batches.push(batch);
+    Batch::merged(part_batches).len()
 }
 
 /// A fresh PostgreSQL database on the server of `admin`, dropped by `drop_database`.
