@@ -7,12 +7,15 @@
 use super::event::SecretAccess;
 use super::vault::{Entry, EntryKind};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How long (in log time) a request waits for its response.
 pub const STALE_MS: i64 = 5 * 60 * 1000;
 /// At most this many requests wait; beyond, the oldest counts alone.
 const MAX_PENDING: usize = 10_000;
+
+/// Entries between two periodic looks for stale requests.
+const CHECK_EVERY: u64 = 1024;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Pairer {
@@ -20,6 +23,14 @@ pub struct Pairer {
     latest_ms: i64,
     #[serde(skip)]
     fed: u64,
+    /// Requests the last periodic look found stale: the next one counts those still
+    /// waiting. A request is only counted alone once [`CHECK_EVERY`] more entries have
+    /// gone by without its response, so one whose response is the very next entry is
+    /// never counted alone because a look fell between them (a log not in time order,
+    /// or a request at the end of one part of a chunk and its response at the start
+    /// of the next). Not kept across restarts: a look after one only starts again.
+    #[serde(skip)]
+    found_stale: BTreeSet<String>,
 }
 
 impl Pairer {
@@ -56,25 +67,31 @@ impl Pairer {
 
     fn fed(&mut self, out: &mut Vec<SecretAccess>) {
         self.fed += 1;
-        if self.fed % 1024 == 0 || self.pending.len() > MAX_PENDING {
+        if self.fed % CHECK_EVERY == 0 {
+            self.look_for_stale(out);
+        } else if self.pending.len() > MAX_PENDING {
             self.expire(self.latest_ms - STALE_MS, out);
         }
     }
 
-    /// Count alone the requests logged before `cutoff_ms` (and the oldest beyond the
-    /// cap).
+    /// The periodic look: count alone the requests found stale by the previous look
+    /// that still wait, and remember the ones stale now.
+    fn look_for_stale(&mut self, out: &mut Vec<SecretAccess>) {
+        let (expired, fresh): (Vec<String>, Vec<String>) = self
+            .stale(self.latest_ms - STALE_MS)
+            .into_iter()
+            .partition(|id| self.found_stale.contains(id));
+        self.count_alone(expired, out);
+        self.found_stale = fresh.into_iter().collect();
+        // The cap holds whatever the looks found.
+        self.expire(i64::MIN, out);
+    }
+
+    /// Count alone, now, the requests logged before `cutoff_ms` (and the oldest beyond
+    /// the cap).
     pub fn expire(&mut self, cutoff_ms: i64, out: &mut Vec<SecretAccess>) {
-        let stale: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, a)| a.at_ms < cutoff_ms)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
-            if let Some(access) = self.pending.remove(&id) {
-                out.push(access);
-            }
-        }
+        let stale = self.stale(cutoff_ms);
+        self.count_alone(stale, out);
         while self.pending.len() > MAX_PENDING {
             let oldest = self
                 .pending
@@ -84,6 +101,23 @@ impl Pairer {
             match oldest.and_then(|id| self.pending.remove(&id)) {
                 Some(access) => out.push(access),
                 None => break,
+            }
+        }
+    }
+
+    /// The ids of the requests logged before `cutoff_ms`.
+    fn stale(&self, cutoff_ms: i64) -> Vec<String> {
+        self.pending
+            .iter()
+            .filter(|(_, a)| a.at_ms < cutoff_ms)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn count_alone(&mut self, ids: Vec<String>, out: &mut Vec<SecretAccess>) {
+        for id in ids {
+            if let Some(access) = self.pending.remove(&id) {
+                out.push(access);
             }
         }
     }
@@ -137,6 +171,44 @@ mod tests {
         assert!(out.is_empty());
         pairer.expire(parse_line_time("2026-01-01T00:10:00Z"), &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_request_counts_alone_only_after_two_looks_found_it_waiting() {
+        let mut pairer = Pairer::default();
+        let mut out = Vec::new();
+        // An old request, then a stream of later requests that are answered at once:
+        // a look falls after the old request; its response comes right after.
+        let answered = |pairer: &mut Pairer, n: u64, out: &mut Vec<SecretAccess>| {
+            let id = format!("later-{n}");
+            pairer.feed(entry("request", &id, "2026-01-01T01:00:00Z"), out);
+            pairer.feed(entry("response", &id, "2026-01-01T01:00:00Z"), out);
+        };
+        for n in 0..(CHECK_EVERY / 2 - 1) {
+            answered(&mut pairer, n, &mut out);
+        }
+        pairer.feed(entry("request", "old", "2026-01-01T00:00:00Z"), &mut out);
+        assert_eq!(pairer.fed, CHECK_EVERY - 1);
+        pairer.feed(entry("request", "lost", "2026-01-01T00:00:00Z"), &mut out);
+        assert_eq!(pairer.fed % CHECK_EVERY, 0, "a look fell here");
+        assert_eq!(pairer.pending(), 2, "found stale, not counted yet");
+        pairer.feed(entry("response", "old", "2026-01-01T00:00:00Z"), &mut out);
+        let responses = out.len();
+        // `lost` never gets its response: the next look counts it alone.
+        for n in 0..CHECK_EVERY {
+            answered(&mut pairer, 10_000 + n, &mut out);
+        }
+        assert_eq!(pairer.pending(), 0);
+        let alone: Vec<_> = out[responses..]
+            .iter()
+            .filter(|a| a.at_ms == parse_line_time("2026-01-01T00:00:00Z"))
+            .collect();
+        assert_eq!(alone.len(), 1, "only the lost request counts alone");
+        assert_eq!(
+            out.len(),
+            (CHECK_EVERY / 2 - 1 + CHECK_EVERY) as usize + 2,
+            "every answered read once, `old` once (its response), `lost` once"
+        );
     }
 
     fn parse_line_time(t: &str) -> i64 {
