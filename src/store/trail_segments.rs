@@ -36,33 +36,42 @@ pub(super) async fn insert(
     conn: &mut AnyConnection,
     rows: &[(i64, SegmentRow)],
 ) -> Result<(), StoreError> {
-    let mut segments: Vec<(i64, i64, i64, i64, Vec<u8>)> = Vec::new();
+    let mut segments = Vec::new();
     let mut scratch = Vec::new();
     for group in rows.chunk_by(|a, b| a.0 == b.0) {
         scratch.clear();
         scratch.extend(group.iter().map(|(_, row)| *row));
-        segments.push(segment_of(group[0].0, &scratch));
+        segments.push(NewSegment::of(group[0].0, &scratch));
     }
     write_segments(store, conn, &segments).await
 }
 
-/// (identity id, first day, last day, rows, body) of sorted `rows`.
-fn segment_of(identity_id: i64, rows: &[SegmentRow]) -> (i64, i64, i64, i64, Vec<u8>) {
-    let first_day = rows.first().map_or(0, |row| row.day);
-    let last_day = rows.last().map_or(0, |row| row.day);
-    (
-        identity_id,
-        first_day,
-        last_day,
-        rows.len() as i64,
-        encode(rows),
-    )
+/// A `trail_segments` row to add.
+struct NewSegment {
+    identity_id: i64,
+    first_day: i64,
+    last_day: i64,
+    rows: i64,
+    body: Vec<u8>,
+}
+
+impl NewSegment {
+    /// The segment of `identity_id` holding `rows`, sorted and one per key.
+    fn of(identity_id: i64, rows: &[SegmentRow]) -> Self {
+        NewSegment {
+            identity_id,
+            first_day: rows.first().map_or(0, |row| row.day),
+            last_day: rows.last().map_or(0, |row| row.day),
+            rows: rows.len() as i64,
+            body: encode(rows),
+        }
+    }
 }
 
 async fn write_segments(
     store: &Store,
     conn: &mut AnyConnection,
-    segments: &[(i64, i64, i64, i64, Vec<u8>)],
+    segments: &[NewSegment],
 ) -> Result<(), StoreError> {
     for chunk in segments.chunks(SEGMENTS_PER_INSERT) {
         let sql = format!(
@@ -70,13 +79,13 @@ async fn write_segments(
             placeholders(store.dialect, chunk.len(), 5, 1)
         );
         let mut query = sqlx::query(&sql);
-        for (identity_id, first_day, last_day, count, body) in chunk {
+        for segment in chunk {
             query = query
-                .bind(*identity_id)
-                .bind(*first_day)
-                .bind(*last_day)
-                .bind(*count)
-                .bind(body.as_slice());
+                .bind(segment.identity_id)
+                .bind(segment.first_day)
+                .bind(segment.last_day)
+                .bind(segment.rows)
+                .bind(segment.body.as_slice());
         }
         query
             .execute(&mut *conn)
@@ -147,7 +156,6 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut merged_away = 0u64;
         let mut merged = Vec::new();
-        let mut rows = Vec::new();
         for chunk in crowded.chunks(CHUNK) {
             let sql = format!(
                 "SELECT id, identity_id, row_count FROM trail_segments WHERE identity_id IN ({}) \
@@ -171,66 +179,76 @@ impl Store {
                 sizes.push(read.context("listing index segments")?);
             }
             for group in sizes.chunk_by(|a, b| a.0 == b.0) {
-                let identity_id = group[0].0;
                 let ids = to_merge(&group.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>());
                 if ids.len() < 2 {
                     continue;
                 }
-                rows.clear();
-                let sql = format!(
-                    "SELECT id, body FROM trail_segments WHERE id IN ({})",
-                    list(self.dialect, ids.len(), 1)
-                );
-                let query = bind_ids(&sql, &ids);
-                let bodies = query
-                    .fetch_all(&mut *tx)
-                    .await
-                    .context("reading index segments")?;
-                let mut damaged = false;
-                for row in &bodies {
-                    let id: i64 = row.try_get("id").context("reading index segments")?;
-                    let body: Vec<u8> = row.try_get("body").context("reading index segments")?;
-                    if let Err(error) = decode_into(&body, &mut rows) {
-                        // Left as it is (the query reports it); the others merge.
-                        tracing::warn!(
-                            segment = id,
-                            %error,
-                            "a damaged index segment: its identity's segments are not merged"
-                        );
-                        damaged = true;
-                        break;
+                match self.merge_segments(&mut tx, group[0].0, &ids).await? {
+                    Merge::Done(segment) => {
+                        merged.push(segment);
+                        merged_away += ids.len() as u64 - 1;
+                    }
+                    Merge::Damaged => {}
+                    Merge::Lost => {
+                        tx.rollback().await.context("abandoning a segment merge")?;
+                        return Ok(0);
                     }
                 }
-                if damaged {
-                    continue;
-                }
-                if bodies.len() != ids.len() {
-                    // Merged by another writer since they were listed.
-                    tx.rollback().await.context("abandoning a segment merge")?;
-                    return Ok(0);
-                }
-                merge(&mut rows);
-                merged.push(segment_of(identity_id, &rows));
-                let sql = format!(
-                    "DELETE FROM trail_segments WHERE id IN ({})",
-                    list(self.dialect, ids.len(), 1)
-                );
-                let query = bind_ids(&sql, &ids);
-                let deleted = query
-                    .execute(&mut *tx)
-                    .await
-                    .context("removing merged index segments")?
-                    .rows_affected();
-                if deleted != ids.len() as u64 {
-                    tx.rollback().await.context("abandoning a segment merge")?;
-                    return Ok(0);
-                }
-                merged_away += deleted - 1;
             }
         }
         write_segments(self, &mut tx, &merged).await?;
         tx.commit().await.context("committing a segment merge")?;
         Ok(merged_away)
+    }
+
+    /// Merge the segments `ids` of `identity_id` into one (returned, not yet written)
+    /// and delete them, in `tx`.
+    async fn merge_segments(
+        &self,
+        tx: &mut AnyConnection,
+        identity_id: i64,
+        ids: &[i64],
+    ) -> Result<Merge, StoreError> {
+        let sql = format!(
+            "SELECT id, body FROM trail_segments WHERE id IN ({})",
+            list(self.dialect, ids.len(), 1)
+        );
+        let bodies = bind_ids(&sql, ids)
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading index segments")?;
+        if bodies.len() != ids.len() {
+            // Merged by another writer since they were listed.
+            return Ok(Merge::Lost);
+        }
+        let mut rows = Vec::new();
+        for row in &bodies {
+            let id: i64 = row.try_get("id").context("reading index segments")?;
+            let body: Vec<u8> = row.try_get("body").context("reading index segments")?;
+            if let Err(error) = decode_into(&body, &mut rows) {
+                // Left as it is (the query reports it); the others merge.
+                tracing::warn!(
+                    segment = id,
+                    %error,
+                    "a damaged index segment: its identity's segments are not merged"
+                );
+                return Ok(Merge::Damaged);
+            }
+        }
+        merge(&mut rows);
+        let sql = format!(
+            "DELETE FROM trail_segments WHERE id IN ({})",
+            list(self.dialect, ids.len(), 1)
+        );
+        let deleted = bind_ids(&sql, ids)
+            .execute(&mut *tx)
+            .await
+            .context("removing merged index segments")?
+            .rows_affected();
+        if deleted != ids.len() as u64 {
+            return Ok(Merge::Lost);
+        }
+        Ok(Merge::Done(NewSegment::of(identity_id, &rows)))
     }
 
     /// The reads in the segments of `identity_ids` from `since_day` on, summed per
@@ -327,6 +345,16 @@ impl Store {
         }
         Ok(groups)
     }
+}
+
+/// What merging one identity's segments came to.
+enum Merge {
+    /// Their sum, to add (they are deleted).
+    Done(NewSegment),
+    /// One of them does not decode: left as they are.
+    Damaged,
+    /// One of them is gone (another writer merged it): the merge is abandoned.
+    Lost,
 }
 
 fn corrupt_term(id: i64) -> StoreError {

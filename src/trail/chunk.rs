@@ -108,16 +108,16 @@ pub fn parse_chunk<'a>(
     // More parts than threads, taken in turn by the threads as they finish one: a
     // thread slowed down (by the reader of the next chunk, by the writer) takes fewer,
     // and no core waits for the slowest part.
-    let parts = split(chunk, threads.saturating_mul(PARTS_PER_THREAD));
+    let parts = match threads {
+        0 | 1 => vec![chunk],
+        _ => split(chunk, threads.saturating_mul(PARTS_PER_THREAD)),
+    };
     let workers = threads.clamp(1, parts.len().max(1));
     if batches.len() < workers {
         batches.resize_with(workers, Batch::default);
     }
     let (mine, others) = batches.split_at_mut(1);
     let mine = &mut mine[0];
-    if workers <= 1 {
-        return vec![parse_part(chunk, first_line, given, mine)];
-    }
     let next = AtomicUsize::new(0);
     let work = |batch: &mut Batch| {
         let mut done = Vec::new();
@@ -126,7 +126,7 @@ pub fn parse_chunk<'a>(
             let Some(&part) = parts.get(index) else {
                 return done;
             };
-            done.push((index, parse_part(part, 0, given, batch)));
+            done.push((index, parse_part(part, given, batch)));
         }
     };
     let mut parsed: Vec<(usize, Part<'a>)> = std::thread::scope(|scope| {
@@ -146,7 +146,8 @@ pub fn parse_chunk<'a>(
         }
         out
     });
-    // Back in line order (parts begin where the one before ends), numbered.
+    // Back in line order (parts begin where the one before ends), numbered in the
+    // file (each part numbers its lines from 1).
     parsed.sort_unstable_by_key(|(index, _)| *index);
     let mut before = first_line;
     let mut parts = Vec::with_capacity(parsed.len());
@@ -218,20 +219,16 @@ enum Slot<'a> {
 /// later in the part is only a record (the response records the same access, and the
 /// pairing would drop the request's on seeing it); the others are parsed again at the
 /// end and go to the pairing whole.
-fn parse_part<'a>(
-    part: &'a [u8],
-    first_line: u64,
-    given: &NamesGiven,
-    batch: &mut Batch,
-) -> Part<'a> {
+fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part<'a> {
     let mut scratch = Scratch::default();
     let mut slots = Vec::with_capacity(part.len() / 512 + 1);
     // Requests of this part not answered yet: request id → slot.
     let mut waiting: foldhash::HashMap<Cow<'a, str>, usize> = Default::default();
     let mut records = 0;
     let mut count = 0;
-    for (number, line) in (first_line + 1..).zip(lines(part)) {
+    for line in lines(part) {
         count += 1;
+        let number = count;
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {

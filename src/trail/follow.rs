@@ -356,7 +356,7 @@ impl Follower<'_> {
         let mut eof = false;
         // In chunks of at most READ_CHUNK_BYTES: memory holds two chunks of log and
         // the batch's aggregated rows, however large the batch.
-        let mut chunk = if read < limit && log.offset - start < byte_limit {
+        let mut chunk = if limit > 0 {
             let chunk_limit = byte_limit.min(READ_CHUNK_BYTES);
             Some(
                 Chunk::read(log, &mut self.buf, chunk_limit, limit, final_read)
@@ -367,9 +367,9 @@ impl Follower<'_> {
         };
         while let Some(current) = chunk.take() {
             read += current.lines;
-            let more = !current.at_end && read < limit && log.offset - start < byte_limit;
-            let chunk_limit =
-                (byte_limit - (log.offset - start).min(byte_limit)).min(READ_CHUNK_BYTES);
+            let left = byte_limit.saturating_sub(log.offset - start);
+            let more = !current.at_end && read < limit && left > 0;
+            let chunk_limit = left.min(READ_CHUNK_BYTES);
             let mut spare = std::mem::take(&mut self.spare);
             let parse_threads = self.options.parse_threads;
             let report = &mut self.report;

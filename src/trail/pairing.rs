@@ -83,8 +83,7 @@ impl Pairer {
             .partition(|id| self.found_stale.contains(id));
         self.count_alone(expired, out);
         self.found_stale = fresh.into_iter().collect();
-        // The cap holds whatever the looks found.
-        self.expire(i64::MIN, out);
+        self.cap(out);
     }
 
     /// Count alone, now, the requests logged before `cutoff_ms` (and the oldest beyond
@@ -92,6 +91,11 @@ impl Pairer {
     pub fn expire(&mut self, cutoff_ms: i64, out: &mut Vec<SecretAccess>) {
         let stale = self.stale(cutoff_ms);
         self.count_alone(stale, out);
+        self.cap(out);
+    }
+
+    /// Count alone the oldest requests beyond [`MAX_PENDING`].
+    fn cap(&mut self, out: &mut Vec<SecretAccess>) {
         while self.pending.len() > MAX_PENDING {
             let oldest = self
                 .pending
