@@ -11,6 +11,7 @@
 
 use super::vault::{Auth, Fields, Request};
 use std::borrow::Cow;
+use wide::u8x16;
 
 /// Nesting deeper than this is left to serde_json (which stops at 128).
 const MAX_DEPTH: usize = 64;
@@ -18,7 +19,8 @@ const MAX_DEPTH: usize = 64;
 /// The fields of `line`, or `None` when serde_json must read it.
 pub(super) fn fields(line: &[u8]) -> Option<Fields<'_>> {
     let mut reader = Reader { bytes: line, at: 0 };
-    let fields = reader.line()?;
+    let mut fields = Fields::default();
+    reader.line(&mut fields)?;
     reader.whitespace();
     (reader.at == line.len()).then_some(fields)
 }
@@ -110,20 +112,21 @@ const MOUNT_POINT: Key = Key::of(b"mount_point");
 const MOUNT_TYPE: Key = Key::of(b"mount_type");
 const REMOTE_ADDRESS: Key = Key::of(b"remote_address");
 
-/// A wanted field was seen twice (serde's derive refuses a struct whose field repeats).
-fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
-    match slot {
-        Some(_) => None,
-        None => {
-            *slot = Some(value);
-            Some(())
-        }
-    }
-}
+/// The wanted fields of one object already read: a field given twice is left to
+/// serde_json (its derive refuses a struct whose field repeats).
+#[derive(Default)]
+struct Seen(u8);
 
-/// A wanted string-or-null, once.
-fn once_str<'a>(slot: &mut Option<Option<Cow<'a, str>>>, value: Option<&'a str>) -> Option<()> {
-    once(slot, value.map(Cow::Borrowed))
+impl Seen {
+    /// Mark field `bit`; `None` when it was seen before.
+    fn once(&mut self, bit: u8) -> Option<()> {
+        let mask = 1 << bit;
+        if self.0 & mask != 0 {
+            return None;
+        }
+        self.0 |= mask;
+        Some(())
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -131,104 +134,110 @@ impl<'a> Reader<'a> {
         self.bytes.get(self.at).copied()
     }
 
+    #[inline(always)]
     fn whitespace(&mut self) {
+        // Vault writes compact JSON: the next byte is seldom whitespace.
+        if self.peek().is_some_and(|byte| byte > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
             self.at += 1;
         }
     }
 
     /// Skip whitespace, then take `byte`.
+    #[inline(always)]
     fn expect(&mut self, byte: u8) -> Option<()> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            return Some(());
+        }
         self.whitespace();
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// The top-level object.
-    fn line(&mut self) -> Option<Fields<'a>> {
-        let (mut kind, mut time, mut auth, mut request, mut error) = (None, None, None, None, None);
+    /// The top-level object, read into `fields` (left as it was).
+    fn line(&mut self, fields: &mut Fields<'a>) -> Option<()> {
+        let mut seen = Seen::default();
         self.object(0, |reader, key, name| match name {
-            TYPE => once_str(&mut kind, reader.wanted_str()?),
-            TIME => once_str(&mut time, reader.wanted_str()?),
+            TYPE => reader.wanted_into(&mut seen, 0, &mut fields.kind),
+            TIME => reader.wanted_into(&mut seen, 1, &mut fields.time),
             AUTH => {
-                let value = reader.nullable(|r| r.auth())?;
-                once(&mut auth, value)
+                seen.once(2)?;
+                if !reader.null()? {
+                    reader.auth(fields.auth.get_or_insert_with(Auth::default))?;
+                }
+                Some(())
             }
             REQUEST => {
-                let value = reader.nullable(|r| r.request())?;
-                once(&mut request, value)
+                seen.once(3)?;
+                if !reader.null()? {
+                    reader.request(fields.request.get_or_insert_with(Request::default))?;
+                }
+                Some(())
             }
             ERROR => {
-                let denied = reader.error()?;
-                once(&mut error, denied)
+                seen.once(4)?;
+                fields.denied = reader.error()?;
+                Some(())
             }
             _ => reader.skip_field(key, 1),
-        })?;
-        Some(Fields {
-            kind: kind.flatten(),
-            time: time.flatten(),
-            auth: auth.flatten(),
-            request: request.flatten(),
-            denied: error.unwrap_or(false),
         })
     }
 
-    fn auth(&mut self) -> Option<Auth<'a>> {
-        let (mut entity_id, mut display_name, mut metadata) = (None, None, None);
+    fn auth(&mut self, auth: &mut Auth<'a>) -> Option<()> {
+        let mut seen = Seen::default();
         self.object(1, |reader, key, name| match name {
-            ENTITY_ID => once_str(&mut entity_id, reader.wanted_str()?),
-            DISPLAY_NAME => once_str(&mut display_name, reader.wanted_str()?),
+            ENTITY_ID => reader.wanted_into(&mut seen, 0, &mut auth.entity_id),
+            DISPLAY_NAME => reader.wanted_into(&mut seen, 1, &mut auth.display_name),
             METADATA => {
-                let value = reader.nullable(|r| r.metadata())?;
-                once(&mut metadata, value)
+                seen.once(2)?;
+                if !reader.null()? {
+                    reader.metadata(auth)?;
+                }
+                Some(())
             }
             _ => reader.skip_field(key, 2),
-        })?;
-        let (username, email) = metadata.flatten().unwrap_or_default();
-        Some(Auth {
-            entity_id: entity_id.flatten(),
-            display_name: display_name.flatten(),
-            username,
-            email,
         })
     }
 
     /// `auth.metadata`: its `username` and `email` (serde reads them as any JSON value
     /// and only a string is a name; here only a string or null is read).
-    #[allow(clippy::type_complexity)]
-    fn metadata(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
-        let (mut username, mut email) = (None, None);
+    fn metadata(&mut self, auth: &mut Auth<'a>) -> Option<()> {
+        let mut seen = Seen::default();
         self.object(2, |reader, key, name| match name {
-            USERNAME => once_str(&mut username, reader.wanted_str()?),
-            EMAIL => once_str(&mut email, reader.wanted_str()?),
+            USERNAME => reader.wanted_into(&mut seen, 0, &mut auth.username),
+            EMAIL => reader.wanted_into(&mut seen, 1, &mut auth.email),
             _ => reader.skip_field(key, 3),
-        })?;
-        Some((username.flatten(), email.flatten()))
+        })
     }
 
-    fn request(&mut self) -> Option<Request<'a>> {
-        let mut fields: [Option<Option<Cow<'a, str>>>; 6] = Default::default();
+    fn request(&mut self, request: &mut Request<'a>) -> Option<()> {
+        let mut seen = Seen::default();
         self.object(1, |reader, key, name| {
-            let slot = match name {
-                ID => 0,
-                OPERATION => 1,
-                PATH => 2,
-                MOUNT_POINT => 3,
-                MOUNT_TYPE => 4,
-                REMOTE_ADDRESS => 5,
+            let (bit, slot) = match name {
+                ID => (0, &mut request.id),
+                OPERATION => (1, &mut request.operation),
+                PATH => (2, &mut request.path),
+                MOUNT_POINT => (3, &mut request.mount_point),
+                MOUNT_TYPE => (4, &mut request.mount_type),
+                REMOTE_ADDRESS => (5, &mut request.remote_address),
                 _ => return reader.skip_field(key, 2),
             };
-            once_str(&mut fields[slot], reader.wanted_str()?)
-        })?;
-        let [id, operation, path, mount_point, mount_type, remote_address] =
-            fields.map(Option::flatten);
-        Some(Request {
-            id,
-            operation,
-            path,
-            mount_point,
-            mount_type,
-            remote_address,
+            reader.wanted_into(&mut seen, bit, slot)
         })
+    }
+
+    /// A wanted string-or-null member's value into `slot`, once (field `bit`).
+    fn wanted_into(
+        &mut self,
+        seen: &mut Seen,
+        bit: u8,
+        slot: &mut Option<Cow<'a, str>>,
+    ) -> Option<()> {
+        seen.once(bit)?;
+        *slot = self.wanted_str()?.map(Cow::Borrowed);
+        Some(())
     }
 
     /// `error`: denied unless null or an empty string.
@@ -251,14 +260,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `null` (None) or what `read` reads.
-    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+    /// Take a `null` if one is next: true when it was (what follows is then not read).
+    fn null(&mut self) -> Option<bool> {
         self.whitespace();
         if self.peek()? == b'n' {
             self.literal(b"null")?;
-            return Some(None);
+            return Some(true);
         }
-        read(self).map(Some)
+        Some(false)
     }
 
     /// A wanted string (borrowed: no escapes, valid UTF-8) or null.
@@ -447,26 +456,24 @@ impl<'a> Reader<'a> {
 }
 
 /// The index of the first byte at or after `from` that ends a run of plain string
-/// content (`"`, `\` or a control character below 0x20), or the length: eight bytes
-/// at a time.
+/// content (`"`, `\` or a control character below 0x20), or the length: sixteen bytes
+/// at a time (SSE2 on x86-64), then one at a time.
+#[inline(always)]
 fn plain_string_end(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let quote = u8x16::splat(b'"');
+    let backslash = u8x16::splat(b'\\');
+    let control = u8x16::splat(0x1f);
     let mut at = from;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        // A byte is flagged when zero (quote, backslash) or below 0x20; the lowest
-        // flag is always a true one (borrows only flag bytes above a true one).
-        let flags = (quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash
-            | word.wrapping_sub(ONES * 0x20) & !word)
-            & HIGHS;
-        if flags != 0 {
-            return at + (flags.trailing_zeros() / 8) as usize;
+    while let Some(block) = bytes.get(at..at + 16) {
+        let block = u8x16::from(<[u8; 16]>::try_from(block).unwrap_or_default());
+        // min(byte, 0x1f) == byte: the byte is at most 0x1f.
+        let flags =
+            block.simd_eq(quote) | block.simd_eq(backslash) | block.min(control).simd_eq(block);
+        let mask = flags.to_bitmask();
+        if mask != 0 {
+            return at + mask.trailing_zeros() as usize;
         }
-        at += 8;
+        at += 16;
     }
     while let Some(&byte) = bytes.get(at) {
         if byte == b'"' || byte == b'\\' || byte < 0x20 {
@@ -535,6 +542,33 @@ mod tests {
                     expected.max(1),
                     "{text:?} from 1"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn string_ends_are_found_at_every_place_of_a_block() {
+        let expected = |text: &[u8], from: usize| {
+            text[from..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map_or(text.len(), |i| from + i)
+        };
+        for end in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..40 {
+                // Plain bytes around the end, high ones included (not ends).
+                let mut text: Vec<u8> = (0..48)
+                    .map(|i| [b'a', 0x20, 0x7f, 0x80, 0xff][i % 5])
+                    .collect();
+                text[at] = end;
+                for from in [0, 1, 7, 15, 16, 17] {
+                    assert_eq!(
+                        plain_string_end(&text, from),
+                        expected(&text, from),
+                        "{end} at {at} from {from}"
+                    );
+                }
+                assert_eq!(plain_string_end(&text[..at], 0), at, "cut before {at}");
             }
         }
     }

@@ -554,6 +554,64 @@ mod tests {
         ]
     }
 
+    /// A wanted field given twice, at any depth, is refused as serde_json refuses it
+    /// (the skimming reader leaves such a line to serde_json); given once, with the
+    /// others at null, it reads the same both ways.
+    #[test]
+    fn wanted_fields_given_twice_read_as_serde_json_reads_them() {
+        // A line with every wanted field once; each case gives one of them twice.
+        let once = r#"{"type":"response","time":"2026-11-18T09:14:03Z","error":null,"auth":{"entity_id":"e-1","display_name":"oidc-a","metadata":{"username":"a","email":"a@x"}},"request":{"id":"r-1","operation":"read","path":"secret/data/a","mount_point":"secret/","mount_type":"kv","remote_address":"10.0.0.1"}}"#;
+        let twice = [
+            (
+                r#""type":"response""#,
+                r#""type":"response","type":"response""#,
+            ),
+            (r#""time":"2026"#, r#""time":null,"time":"2026"#),
+            (r#""error":null"#, r#""error":null,"error":"""#),
+            (r#""auth":{"#, r#""auth":null,"auth":{"#),
+            (r#""request":{"#, r#""request":{},"request":{"#),
+            (
+                r#""entity_id":"e-1""#,
+                r#""entity_id":"e-1","entity_id":"e-2""#,
+            ),
+            (
+                r#""display_name":"#,
+                r#""display_name":null,"display_name":"#,
+            ),
+            (r#""metadata":{"#, r#""metadata":null,"metadata":{"#),
+            (r#""username":"a""#, r#""username":"a","username":"b""#),
+            (r#""email":"a@x""#, r#""email":"a@x","email":null"#),
+            (r#""id":"r-1""#, r#""id":"r-1","id":"r-1""#),
+            (
+                r#""operation":"read""#,
+                r#""operation":"list","operation":"read""#,
+            ),
+            (r#""path":"#, r#""path":"secret/data/b","path":"#),
+            (r#""mount_point":"#, r#""mount_point":null,"mount_point":"#),
+            (r#""mount_type":"#, r#""mount_type":"kv","mount_type":"#),
+            (
+                r#""remote_address":"#,
+                r#""remote_address":null,"remote_address":"#,
+            ),
+        ];
+        for (member, given_twice) in twice {
+            assert_eq!(once.matches(member).count(), 1, "{member}");
+            let line = once.replacen(member, given_twice, 1);
+            let (fast, slow) = (
+                parse_line(line.as_bytes()),
+                parse_line_with_serde_json(line.as_bytes()),
+            );
+            assert!(fast.is_err(), "{line}");
+            assert_eq!(fast, slow, "{line}");
+        }
+        let entry = parse_line(once.as_bytes()).expect("read");
+        assert_eq!(
+            Ok(&entry),
+            parse_line_with_serde_json(once.as_bytes()).as_ref()
+        );
+        assert!(entry.access.is_some());
+    }
+
     /// Every sample, and every sample with one byte deleted, replaced or inserted at
     /// each position (bytes that matter to JSON), reads the same through the
     /// skimming reader as through serde_json alone: same entry, or same error.
