@@ -175,6 +175,10 @@ pub struct Batch {
     secrets: [Terms; 2],
     addresses: Terms,
     rows: HashMap<RowKey, AccessAgg>,
+    /// Per identity number, the name source (see [`NamesGiven`]) whose names a reader
+    /// last made sure were given while counting into this batch: a read under the
+    /// same one needs no look in the name sets.
+    names_checked: Vec<Box<str>>,
     /// identity key → (source, {(kind, value)}).
     pub names: BTreeMap<String, (Source, BTreeSet<(String, String)>)>,
     /// Successful reads and denied attempts added.
@@ -210,8 +214,35 @@ impl Batch {
     /// Count one attempt (the identity's names are added apart, by
     /// [`Batch::add_names`]).
     pub fn record(&mut self, read: Read<'_>) {
+        let identity = self.identities.intern(read.identity_key);
+        self.record_as(identity, read);
+    }
+
+    /// The number of `identity_key` in this batch (given one if it is new).
+    pub fn identity(&mut self, identity_key: &str) -> u32 {
+        self.identities.intern(identity_key)
+    }
+
+    /// Whether `names_source` is the one last made sure of for `identity`.
+    pub fn names_checked(&self, identity: u32, names_source: &str) -> bool {
+        self.names_checked
+            .get(identity as usize)
+            .is_some_and(|checked| **checked == *names_source)
+    }
+
+    /// Remember that the names of `names_source` were made sure of for `identity`.
+    pub fn set_names_checked(&mut self, identity: u32, names_source: &str) {
+        let at = identity as usize;
+        if self.names_checked.len() <= at {
+            self.names_checked.resize_with(at + 1, Box::default);
+        }
+        self.names_checked[at] = names_source.into();
+    }
+
+    /// [`Batch::record`] of a read whose identity key is numbered `identity` here.
+    pub fn record_as(&mut self, identity: u32, read: Read<'_>) {
         let key = RowKey {
-            identity: self.identities.intern(read.identity_key),
+            identity,
             source: read.source,
             secret: self.secrets[read.source as usize].intern(read.secret),
             day: day_of(read.at_ms),

@@ -252,11 +252,17 @@ impl RawEntry<'_> {
             source.push('\0');
             source.push_str(value.as_deref().unwrap_or_default());
         }
-        if !given.contains(source) && !scratch.given.contains(source) {
-            batch.add_names(read.identity_key, Source::Vault, principal_names(auth));
-            scratch.given.insert(source);
+        let identity = batch.identity(read.identity_key);
+        // Most reads are by an identity whose names this batch has already made sure
+        // of, under the same source: one comparison instead of two set lookups.
+        if !batch.names_checked(identity, source) {
+            if !given.contains(source) && !scratch.given.contains(source) {
+                batch.add_names(read.identity_key, Source::Vault, principal_names(auth));
+                scratch.given.insert(source);
+            }
+            batch.set_names_checked(identity, source);
         }
-        batch.record(read);
+        batch.record_as(identity, read);
     }
 }
 
@@ -552,6 +558,57 @@ mod tests {
             r#" { "type" : "request" , "time":"2026-11-18T09:14:03Z", "request" : { "id" : "r-2", "operation":"list", "path":"secret/metadata/infra/", "mount_type":"kv", "mount_point":"secret/", "x": [ 1 , -0.5e-3 , 0 , 12E+2 , true , false , null , "a\"\\\/\b\f\n\r\t\u00e9" , { } , [ ] ] } , "auth":{"display_name":"userpass-bob","entity_id":null,"metadata":{"email":"Bob@Example.com"}} } "#.to_string(),
             r#"{"type":"response","time":"2026-11-18T09:14:03Z","auth":null,"request":{"id":"r-3","operation":"read","path":"database/creds/ro","mount_type":"database","mount_point":"database/"},"error":{"code":403}}"#.to_string(),
         ]
+    }
+
+    /// A read counted into a batch brings its identity's names the first time they
+    /// are seen under a name source (key, display name, aliases), in this batch or
+    /// before; a changed alias is a new source and brings its names.
+    #[test]
+    fn reads_bring_an_identity_names_once_per_name_source() {
+        let response = |id: &str, username: &str| {
+            serde_json::json!({
+                "time": "2026-11-18T09:14:03Z", "type": "response",
+                "auth": {"entity_id": id, "display_name": "oidc-x",
+                         "metadata": {"username": username}},
+                "request": {"id": "r", "operation": "read", "path": "secret/data/a",
+                            "mount_point": "secret/", "mount_type": "kv"}
+            })
+            .to_string()
+        };
+        let names = |batch: &Batch, id: &str| {
+            let key = format!("vault:entity:{id}");
+            batch.names.get(&key).map(|(_, names)| names.len())
+        };
+        let record = |batch: &mut Batch, scratch: &mut Scratch, given: &NamesGiven, line: &str| {
+            parse_raw(line.as_bytes())
+                .expect("line")
+                .record_into(batch, scratch, given)
+        };
+        let (mut batch, mut scratch) = (Batch::default(), Scratch::default());
+        let given = NamesGiven::default();
+        record(&mut batch, &mut scratch, &given, &response("e-1", "alice"));
+        record(&mut batch, &mut scratch, &given, &response("e-2", "bob"));
+        // entity id, display name, login, alias.
+        assert_eq!(names(&batch, "e-1"), Some(4));
+        batch.names.clear();
+        record(&mut batch, &mut scratch, &given, &response("e-1", "alice"));
+        assert_eq!(names(&batch, "e-1"), None, "given already");
+        record(&mut batch, &mut scratch, &given, &response("e-1", "alice2"));
+        assert_eq!(
+            names(&batch, "e-1"),
+            Some(4),
+            "a new alias brings its names"
+        );
+        assert_eq!(batch.reads, 4);
+        // A new batch (the next commit) with the run's given sources: none again.
+        let mut given = NamesGiven::default();
+        given.absorb(std::mem::take(&mut scratch).into_given());
+        let mut next = Batch::default();
+        record(&mut next, &mut scratch, &given, &response("e-1", "alice2"));
+        record(&mut next, &mut scratch, &given, &response("e-2", "bob"));
+        assert!(next.names.is_empty());
+        record(&mut next, &mut scratch, &given, &response("e-3", "carol"));
+        assert_eq!(names(&next, "e-3"), Some(4));
     }
 
     /// A wanted field given twice, at any depth, is refused as serde_json refuses it
