@@ -16,8 +16,9 @@ use super::{Context, Store, StoreError};
 use crate::trail::batch::AccessAgg;
 use crate::trail::segment::{decode_into, encode, merge, SegmentRow};
 use sqlx::any::AnyArguments;
+use sqlx::any::AnyRow;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::{Any, AnyConnection, FromRow};
 use std::collections::HashMap;
 
 /// Segments an identity has before its newest are merged.
@@ -101,6 +102,11 @@ fn bind_ids<'q>(sql: &'q str, ids: &[i64]) -> Query<'q, Any, AnyArguments<'q>> {
         .fold(sqlx::query(sql), |query, id| query.bind(*id))
 }
 
+/// Each row's columns, in the order selected, as a tuple.
+fn columns<T: for<'r> FromRow<'r, AnyRow>>(rows: Vec<AnyRow>) -> Result<Vec<T>, sqlx::Error> {
+    rows.iter().map(T::from_row).collect()
+}
+
 fn corrupt(id: i64, error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         table: "trail_segments",
@@ -139,16 +145,14 @@ impl Store {
                 list(self.dialect, chunk.len(), 1)
             );
             let query = bind_ids(&sql, chunk);
-            for row in query
-                .fetch_all(&self.pool)
-                .await
-                .context("counting index segments")?
-            {
-                crowded.push(
-                    row.try_get::<i64, _>("identity_id")
-                        .context("counting index segments")?,
-                );
-            }
+            let found: Vec<(i64,)> = columns(
+                query
+                    .fetch_all(&self.pool)
+                    .await
+                    .context("counting index segments")?,
+            )
+            .context("counting index segments")?;
+            crowded.extend(found.into_iter().map(|(identity_id,)| identity_id));
         }
         if crowded.is_empty() {
             return Ok(0);
@@ -158,26 +162,19 @@ impl Store {
         let mut merged = Vec::new();
         for chunk in crowded.chunks(CHUNK) {
             let sql = format!(
-                "SELECT id, identity_id, row_count FROM trail_segments WHERE identity_id IN ({}) \
+                "SELECT identity_id, id, row_count FROM trail_segments WHERE identity_id IN ({}) \
                  ORDER BY identity_id, id",
                 list(self.dialect, chunk.len(), 1)
             );
             let query = bind_ids(&sql, chunk);
-            let mut sizes: Vec<(i64, i64, i64)> = Vec::new();
-            for row in query
-                .fetch_all(&mut *tx)
-                .await
-                .context("listing index segments")?
-            {
-                let read = (|| -> Result<(i64, i64, i64), sqlx::Error> {
-                    Ok((
-                        row.try_get("identity_id")?,
-                        row.try_get("id")?,
-                        row.try_get("row_count")?,
-                    ))
-                })();
-                sizes.push(read.context("listing index segments")?);
-            }
+            // (identity id, segment id, rows).
+            let sizes: Vec<(i64, i64, i64)> = columns(
+                query
+                    .fetch_all(&mut *tx)
+                    .await
+                    .context("listing index segments")?,
+            )
+            .context("listing index segments")?;
             for group in sizes.chunk_by(|a, b| a.0 == b.0) {
                 let ids = to_merge(&group.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>());
                 if ids.len() < 2 {
@@ -213,19 +210,20 @@ impl Store {
             "SELECT id, body FROM trail_segments WHERE id IN ({})",
             list(self.dialect, ids.len(), 1)
         );
-        let bodies = bind_ids(&sql, ids)
-            .fetch_all(&mut *tx)
-            .await
-            .context("reading index segments")?;
+        let bodies: Vec<(i64, Vec<u8>)> = columns(
+            bind_ids(&sql, ids)
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading index segments")?,
+        )
+        .context("reading index segments")?;
         if bodies.len() != ids.len() {
             // Merged by another writer since they were listed.
             return Ok(Merge::Lost);
         }
         let mut rows = Vec::new();
-        for row in &bodies {
-            let id: i64 = row.try_get("id").context("reading index segments")?;
-            let body: Vec<u8> = row.try_get("body").context("reading index segments")?;
-            if let Err(error) = decode_into(&body, &mut rows) {
+        for (id, body) in &bodies {
+            if let Err(error) = decode_into(body, &mut rows) {
                 // Left as it is (the query reports it); the others merge.
                 tracing::warn!(
                     segment = id,
@@ -272,15 +270,9 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await
                 .context("reading index segments")?;
-            for segment in segments {
-                let read = (|| -> Result<(i64, i64, Vec<u8>), sqlx::Error> {
-                    Ok((
-                        segment.try_get("id")?,
-                        segment.try_get("identity_id")?,
-                        segment.try_get("body")?,
-                    ))
-                })();
-                let (id, identity_id, body) = read.context("reading index segments")?;
+            let segments: Vec<(i64, i64, Vec<u8>)> =
+                columns(segments).context("reading index segments")?;
+            for (id, identity_id, body) in segments {
                 rows.clear();
                 decode_into(&body, &mut rows).map_err(|error| corrupt(id, error))?;
                 for row in rows.iter().filter(|row| row.day >= since_day) {
@@ -305,21 +297,18 @@ impl Store {
                 list(self.dialect, chunk.len(), 1)
             );
             let query = bind_ids(&sql, chunk);
-            for row in query
-                .fetch_all(&self.pool)
-                .await
-                .context("reading index terms")?
-            {
-                let read = (|| -> Result<(i64, String, String), sqlx::Error> {
-                    Ok((
-                        row.try_get("id")?,
-                        row.try_get("kind")?,
-                        row.try_get("value")?,
-                    ))
-                })();
-                let (id, kind, value) = read.context("reading index terms")?;
-                terms.insert(id, (kind, value));
-            }
+            let found: Vec<(i64, String, String)> = columns(
+                query
+                    .fetch_all(&self.pool)
+                    .await
+                    .context("reading index terms")?,
+            )
+            .context("reading index terms")?;
+            terms.extend(
+                found
+                    .into_iter()
+                    .map(|(id, kind, value)| (id, (kind, value))),
+            );
         }
         let mut groups = Vec::with_capacity(sums.len());
         for ((identity_id, secret_id, address_id), sum) in sums {

@@ -214,7 +214,7 @@ impl Batch {
     /// Count one attempt (the identity's names are added apart, by
     /// [`Batch::add_names`]).
     pub fn record(&mut self, read: Read<'_>) {
-        let identity = self.identities.intern(read.identity_key);
+        let identity = self.identity(read.identity_key);
         self.record_as(identity, read);
     }
 

@@ -207,8 +207,9 @@ fn utc_time_ms(text: &[u8]) -> Option<i64> {
     let millis = match rest {
         [b'Z'] => 0,
         [b'.', fraction @ .., b'Z'] if (1..=9).contains(&fraction.len()) => {
-            let first = &fraction[..fraction.len().min(3)];
-            digits(fraction)?;
+            // Milliseconds from the first three digits; the others are only checked.
+            let (first, rest) = fraction.split_at(fraction.len().min(3));
+            digits(rest)?;
             digits(first)? * [100, 10, 1][first.len() - 1]
         }
         _ => return None,
