@@ -383,23 +383,14 @@ mod tests {
     type Summary = Vec<(String, String, i64, Option<String>, i64, i64, i64)>;
 
     fn summary(batch: &Batch) -> Summary {
-        let mut rows: Vec<_> = batch
-            .keyed_rows()
-            .map(|(key, agg)| {
-                (
-                    batch.identities().value(key.identity).to_string(),
-                    batch.secrets(key.source).value(key.secret).to_string(),
-                    key.day,
-                    (key.address != NO_ADDRESS)
-                        .then(|| batch.addresses().value(key.address).to_string()),
-                    agg.reads,
-                    agg.first_seen,
-                    agg.last_seen,
-                )
-            })
-            .collect();
-        rows.sort();
-        rows
+        crate::trail::differential::rows(batch)
+            .into_iter()
+            .map(
+                |(identity, secret, day, address, [_, reads, _, first, last])| {
+                    (identity, secret, day, address, reads, first, last)
+                },
+            )
+            .collect()
     }
 
     const DAY: i64 = 86_400_000;

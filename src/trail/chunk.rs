@@ -11,6 +11,7 @@
 
 use super::batch::{Batch, NamesGiven};
 use super::pairing::Pairer;
+use super::request_shape::request_shape;
 use super::vault::{parse_raw, Entry, EntryKind, Scratch};
 use std::borrow::Cow;
 use std::num::NonZeroUsize;
@@ -208,22 +209,80 @@ fn lines(part: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// A line of a part while the part is read: a request is only kept as its line until
 /// the part is over (most are answered within it and never need more).
 enum Slot<'a> {
-    /// The request's line and its number.
+    /// A request read (and counted as a record): its line and its number.
     Waiting(&'a [u8], u64),
+    /// A line with the shape of a request, not read yet: its line, its number and the
+    /// members its response must repeat (see `request_shape`).
+    Unread(&'a [u8], u64, &'a [u8]),
     Answered,
     Event(Event<'a>),
+}
+
+/// The requests of a part not answered yet.
+#[derive(Default)]
+struct Unanswered<'a> {
+    /// Requests read: request id → slot.
+    read: foldhash::HashMap<Cow<'a, str>, usize>,
+    /// Requests not read (`Slot::Unread`): the request id their shape suggests → slot.
+    unread: foldhash::HashMap<&'a [u8], usize>,
+}
+
+impl<'a> Unanswered<'a> {
+    /// The response `request_id`, whose line holds `shared` (see
+    /// [`RawEntry::shared`](super::vault::RawEntry::shared)), came: mark the request
+    /// it answers, if one waits in `slots`; returns the records that took (a request
+    /// not read before is one once read or proven valid).
+    fn answer(&mut self, request_id: &str, shared: Option<&[u8]>, slots: &mut [Slot<'a>]) -> u64 {
+        if let Some(slot) = self.read.remove(request_id) {
+            slots[slot] = Slot::Answered;
+            return 0;
+        }
+        // A request without an id is counted alone by the pairing, answered or not.
+        if request_id.is_empty() {
+            return 0;
+        }
+        let Some(slot) = self.unread.remove(request_id.as_bytes()) else {
+            return 0;
+        };
+        let Slot::Unread(line, number, members) = slots[slot] else {
+            return 0;
+        };
+        // The response repeats the line's members: the line is valid and its request.
+        if shared == Some(members) {
+            slots[slot] = Slot::Answered;
+            return 1;
+        }
+        // Not byte for byte (or the response was not skimmed): read the line.
+        match parse_raw(line) {
+            Ok(raw) if raw.kind == EntryKind::Request && raw.request_id() == request_id => {
+                slots[slot] = Slot::Answered;
+                1
+            }
+            Ok(raw) => {
+                let id = raw.into_request_id();
+                if !id.is_empty() {
+                    self.read.entry(id).or_insert(slot);
+                }
+                slots[slot] = Slot::Waiting(line, number);
+                1
+            }
+            // Malformed after all: the end of the part says so.
+            Err(_) => 0,
+        }
+    }
 }
 
 /// Read a part in one pass. Responses are counted here, their identity's names built
 /// once per name source (the thread's batch keeps them); a request whose response comes
 /// later in the part is only a record (the response records the same access, and the
-/// pairing would drop the request's on seeing it); the others are parsed again at the
-/// end and go to the pairing whole.
+/// pairing would drop the request's on seeing it); the others are parsed (again) at the
+/// end and go to the pairing whole. A line with the shape of a request is not read
+/// when it comes: if its response repeats its members byte for byte (as Vault writes
+/// them), comparing them is all the reading it needs (see `request_shape`).
 fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part<'a> {
     let mut scratch = Scratch::default();
     let mut slots = Vec::with_capacity(part.len() / 512 + 1);
-    // Requests of this part not answered yet: request id → slot.
-    let mut waiting: foldhash::HashMap<Cow<'a, str>, usize> = Default::default();
+    let mut waiting = Unanswered::default();
     let mut records = 0;
     let mut count = 0;
     for line in lines(part) {
@@ -232,6 +291,11 @@ fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Some(shape) = request_shape(line).filter(|shape| !shape.id_hint.is_empty()) {
+            waiting.unread.insert(shape.id_hint, slots.len());
+            slots.push(Slot::Unread(line, number, shape.members));
             continue;
         }
         let raw = match parse_raw(line) {
@@ -247,17 +311,16 @@ fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part
             EntryKind::Request => {
                 let id = raw.into_request_id();
                 if !id.is_empty() {
-                    waiting.insert(id, slots.len());
+                    waiting.read.insert(id, slots.len());
                 }
                 slots.push(Slot::Waiting(line, number));
             }
             EntryKind::Response => {
                 raw.record_into(batch, &mut scratch, given);
                 let at_ms = raw.at_ms;
+                let shared = raw.shared();
                 let request_id = raw.into_request_id();
-                if let Some(slot) = waiting.remove(&request_id) {
-                    slots[slot] = Slot::Answered;
-                }
+                records += waiting.answer(&request_id, shared, &mut slots);
                 slots.push(Slot::Event(Event::Response { request_id, at_ms }));
             }
         }
@@ -272,6 +335,13 @@ fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part
                 Ok(raw) => Event::Request(Box::new(raw.into_entry())),
                 Err(reason) => Event::Malformed { line, reason },
             }),
+            Slot::Unread(text, line, _) => Some(match parse_raw(text) {
+                Ok(raw) => {
+                    records += 1;
+                    Event::Request(Box::new(raw.into_entry()))
+                }
+                Err(reason) => Event::Malformed { line, reason },
+            }),
         })
         .collect();
     Part {
@@ -284,6 +354,7 @@ fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part
 
 #[cfg(test)]
 mod tests {
+    use super::super::differential::{one_byte_variants, read_by_chunk, read_line_by_line};
     use super::*;
 
     fn line(id: usize) -> String {
@@ -412,6 +483,88 @@ mod tests {
         let mut expired = Vec::new();
         pairer.drain(&mut expired);
         assert_eq!(expired.len(), 1);
+    }
+
+    const AUTH: &str = r#""auth":{"client_token":"hmac-sha256:aa","display_name":"oidc-alice@example.com","entity_id":"e-1","metadata":{"username":"alice@example.com"}}"#;
+
+    /// A request or response line for request `id` reading `path`, in Vault's member
+    /// order or with sorted keys.
+    fn audit_line(kind: &str, id: &str, path: &str, sorted: bool) -> String {
+        let request = format!(
+            r#""request":{{"client_token":"hmac-sha256:bb","id":"{id}","mount_point":"secret/","mount_type":"kv","namespace":{{"id":"root"}},"operation":"read","path":"secret/data/{path}","remote_address":"10.0.0.1"}}"#
+        );
+        let response = match kind {
+            "response" => r#","response":{"data":{"password":"hmac-sha256:cc"}}"#,
+            _ => "",
+        };
+        let time = "2026-11-18T09:14:03.552817Z";
+        match sorted {
+            false => format!(r#"{{"time":"{time}","type":"{kind}",{AUTH},{request}{response}}}"#),
+            true => format!(r#"{{"time":"{time}",{AUTH},{request}{response},"type":"{kind}"}}"#),
+        }
+    }
+
+    #[test]
+    fn requests_answered_by_shape_come_to_what_reading_every_line_comes_to() {
+        let line = audit_line;
+        let lines = [
+            // Answered, in Vault's order and sorted.
+            line("request", "r-1", "a", false),
+            line("response", "r-1", "a", false),
+            line("request", "r-2", "b", true),
+            line("response", "r-2", "b", true),
+            // A response that does not repeat its request's members: read in full.
+            line("request", "r-3", "c", false),
+            line("response", "r-3", "c", false).replace("alice@", "alice2@"),
+            // Never answered (counted alone); answered without a request.
+            line("request", "r-4", "d", false),
+            line("response", "r-5", "e", false),
+            // No id: counted alone, whatever follows.
+            line("request", "", "f", false),
+            line("response", "", "f", false),
+            // A misleading id in `auth`, then the request it names.
+            line("request", "r-6", "g", false)
+                .replace(r#""metadata":{"#, r#""metadata":{"request":{"id":"r-7"},"#),
+            line("request", "r-7", "h", false),
+            line("response", "r-7", "h", false),
+            line("response", "r-6", "g", false)
+                .replace(r#""metadata":{"#, r#""metadata":{"request":{"id":"r-7"},"#),
+            // One id twice: the later request is the one answered.
+            line("request", "r-8", "i", false),
+            line("request", "r-8", "j", true),
+            line("response", "r-8", "j", true),
+            // Spaced out: not the same bytes.
+            line("request", "r-9", "k", false),
+            line("response", "r-9", "k", false).replace(r#","request""#, r#", "request""#),
+            // Denied.
+            line("request", "r-10", "l", false),
+            line("response", "r-10", "l", false)
+                .replace(r#"}}}"#, r#"}},"error":"permission denied"}"#),
+            // Looks like a request, is not one.
+            line("request", "r-11", "m", false).replace(r#""operation""#, r#""operation":1,"x""#),
+            line("response", "r-11", "m", false),
+        ];
+        let text = lines.join("\n");
+        let expected = read_line_by_line(text.as_bytes());
+        assert_eq!(read_by_chunk(text.as_bytes()), expected);
+        assert_eq!(expected.malformed.len(), 1, "{:?}", expected.malformed);
+        assert_eq!(expected.records, lines.len() as u64 - 1);
+
+        // Every one-byte deletion, replacement and insertion in the lines of two
+        // answered requests and their responses.
+        let specials: &[u8] = b"\"\\{}:,x0 \x01";
+        let pairs = lines[..4].join("\n");
+        let mut checked = 0;
+        for variant in one_byte_variants(pairs.as_bytes(), specials) {
+            assert_eq!(
+                read_by_chunk(&variant),
+                read_line_by_line(&variant),
+                "{}",
+                String::from_utf8_lossy(&variant)
+            );
+            checked += 1;
+        }
+        assert!(checked > 20_000, "{checked}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - `event` — what a parser yields ([`event::SecretAccess`]); HMAC'd values
 //! - `vault` — one Vault audit line → entry (+ access); `skim` — the fast reader of
 //!   a line's wanted fields (serde_json reads what it leaves); `chunk` — a chunk of
-//!   lines parsed on several threads; `pairing` — request/response
+//!   lines parsed on several threads; `request_shape` — a request line recognised
+//!   by the members its response repeats; `pairing` — request/response
 //! - `logfile` — one log file read line by line from an offset; `follow` — the
 //!   resumable `tail -F` of a Vault file device log (rotation, truncation)
 //! - `socket` — the Vault socket audit device (TCP)
@@ -16,11 +17,15 @@
 //! - `writer` — batches committed in order on a task of their own (read/parse the
 //!   next batch while the previous one is written)
 //! - `matching` — email → candidate names; `query` — the answer from the index
+//! - `differential` — an ingest's reading of lines against reading them one by one
+//!   (tests, fuzzing)
 
 pub mod batch;
 pub mod chunk;
 pub mod cloudtrail;
 pub mod cloudtrail_files;
+#[doc(hidden)]
+pub mod differential;
 pub mod event;
 pub mod follow;
 pub mod logfile;
@@ -28,6 +33,7 @@ pub mod matching;
 pub mod pairing;
 pub mod query;
 pub mod report;
+pub mod request_shape;
 pub mod segment;
 mod skim;
 pub mod socket;

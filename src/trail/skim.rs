@@ -156,38 +156,47 @@ impl<'a> Reader<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// The top-level object, read into `fields` (left as it was).
+    /// The top-level object, read into `fields` (left as it was). Where an `auth`
+    /// member is followed by a `request` member, the bytes from the one's key to the
+    /// other's value's end go to `fields.shared`.
     fn line(&mut self, fields: &mut Fields<'a>) -> Option<()> {
         let mut seen = Seen::default();
-        self.object(0, |reader, key, name| match name {
-            TYPE => reader.wanted_into(&mut seen, 0, &mut fields.kind),
-            TIME => reader.wanted_into(&mut seen, 1, &mut fields.time),
-            AUTH => {
-                seen.once(2)?;
-                if !reader.null()? {
-                    reader.auth(fields.auth.get_or_insert_with(Auth::default))?;
+        // Where the member just read began, if it was `auth`.
+        let mut auth_at = None;
+        self.object(0, |reader, at, key, name| {
+            let after_auth = auth_at.take();
+            match name {
+                TYPE => reader.wanted_into(&mut seen, 0, &mut fields.kind),
+                TIME => reader.wanted_into(&mut seen, 1, &mut fields.time),
+                AUTH => {
+                    seen.once(2)?;
+                    if !reader.null()? {
+                        reader.auth(fields.auth.get_or_insert_with(Auth::default))?;
+                    }
+                    auth_at = Some(at);
+                    Some(())
                 }
-                Some(())
-            }
-            REQUEST => {
-                seen.once(3)?;
-                if !reader.null()? {
-                    reader.request(fields.request.get_or_insert_with(Request::default))?;
+                REQUEST => {
+                    seen.once(3)?;
+                    if !reader.null()? {
+                        reader.request(fields.request.get_or_insert_with(Request::default))?;
+                    }
+                    fields.shared = after_auth.map(|from| from..reader.at);
+                    Some(())
                 }
-                Some(())
+                ERROR => {
+                    seen.once(4)?;
+                    fields.denied = reader.error()?;
+                    Some(())
+                }
+                _ => reader.skip_field(key, 1),
             }
-            ERROR => {
-                seen.once(4)?;
-                fields.denied = reader.error()?;
-                Some(())
-            }
-            _ => reader.skip_field(key, 1),
         })
     }
 
     fn auth(&mut self, auth: &mut Auth<'a>) -> Option<()> {
         let mut seen = Seen::default();
-        self.object(1, |reader, key, name| match name {
+        self.object(1, |reader, _, key, name| match name {
             ENTITY_ID => reader.wanted_into(&mut seen, 0, &mut auth.entity_id),
             DISPLAY_NAME => reader.wanted_into(&mut seen, 1, &mut auth.display_name),
             METADATA => {
@@ -205,7 +214,7 @@ impl<'a> Reader<'a> {
     /// and only a string is a name; here only a string or null is read).
     fn metadata(&mut self, auth: &mut Auth<'a>) -> Option<()> {
         let mut seen = Seen::default();
-        self.object(2, |reader, key, name| match name {
+        self.object(2, |reader, _, key, name| match name {
             USERNAME => reader.wanted_into(&mut seen, 0, &mut auth.username),
             EMAIL => reader.wanted_into(&mut seen, 1, &mut auth.email),
             _ => reader.skip_field(key, 3),
@@ -214,7 +223,7 @@ impl<'a> Reader<'a> {
 
     fn request(&mut self, request: &mut Request<'a>) -> Option<()> {
         let mut seen = Seen::default();
-        self.object(1, |reader, key, name| {
+        self.object(1, |reader, _, key, name| {
             let (bit, slot) = match name {
                 ID => (0, &mut request.id),
                 OPERATION => (1, &mut request.operation),
@@ -288,12 +297,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An object: `field` reads each member's value given its key (raw, unescaped
-    /// keys only; a key with an escape is left to serde_json).
+    /// An object: `field` reads each member's value given where the member begins
+    /// (its key's opening quote) and its key (raw, unescaped keys only; a key with an
+    /// escape is left to serde_json).
     fn object(
         &mut self,
         depth: usize,
-        mut field: impl FnMut(&mut Self, &'a [u8], Key) -> Option<()>,
+        mut field: impl FnMut(&mut Self, usize, &'a [u8], Key) -> Option<()>,
     ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -314,7 +324,12 @@ impl<'a> Reader<'a> {
             self.at = end + 1;
             self.expect(b':')?;
             let bytes = self.bytes;
-            field(self, &bytes[start..end], Key::read_in(bytes, start, end))?;
+            field(
+                self,
+                start - 1,
+                &bytes[start..end],
+                Key::read_in(bytes, start, end),
+            )?;
             self.whitespace();
             match self.peek()? {
                 b',' => self.at += 1,
@@ -344,7 +359,7 @@ impl<'a> Reader<'a> {
         self.whitespace();
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => self.object(depth, |reader, _, _| reader.skip_value(depth + 1)),
+            b'{' => self.object(depth, |reader, _, _, _| reader.skip_value(depth + 1)),
             b'[' => {
                 self.at += 1;
                 self.whitespace();
