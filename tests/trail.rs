@@ -300,6 +300,73 @@ async fn an_interrupted_ingest_resumes_without_double_counting() {
     }
 }
 
+/// A response that comes after its request was counted alone (five minutes of log time
+/// and two looks for stale requests later: a Vault whose `max_request_duration` is
+/// raised past five minutes) takes the request's count back: the read counts once,
+/// within a run (request and response in different parts of a chunk, on two threads)
+/// and across runs (the request counted alone at the end of a one-shot run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_after_its_request_was_counted_alone_counts_once() {
+    let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = |minutes: i64| {
+        (t0 + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    // The request line of `pair(n, …)` at `asked`, and its response line at `answered`.
+    let late_pair = |n: u64, user: &str, key: &str, asked: i64, answered: i64| {
+        let asked = pair(n, user, key, &at(asked), CANARY);
+        let answered = pair(n, user, key, &at(answered), CANARY);
+        let request = asked.lines().next().unwrap().to_string() + "\n";
+        let response = answered.lines().nth(1).unwrap().to_string() + "\n";
+        (request, response)
+    };
+    let two_threads = FollowOptions {
+        parse_threads: 2,
+        ..FollowOptions::default()
+    };
+    for db in databases().await {
+        let store = store(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+
+        let log = dir.path().join("audit.log");
+        let (request, response) = late_pair(1, "dave", "prod/db", 0, 10);
+        let others: String = (10..2110)
+            .map(|n| pair(n, "erin", "app/x", &at(10), CANARY))
+            .collect();
+        append(&log, &format!("{request}{others}{response}"));
+        let report = ingest(&store, &log, &two_threads).await;
+        assert_eq!(report.reads_indexed, 2101, "{}", db.kind);
+        let dave = secret_access(&store, "dave@example.com", LONG_AGO)
+            .await
+            .unwrap();
+        assert_eq!(secret(&dave, "secret/prod/db").count, 1, "{}", db.kind);
+        assert_eq!(reads_of(&store, "erin@example.com").await, 2100);
+
+        let log = dir.path().join("audit2.log");
+        let (request, response) = late_pair(5000, "frank", "prod/api", 0, 30);
+        append(&log, &request);
+        ingest(&store, &log, &two_threads).await;
+        assert_eq!(
+            reads_of(&store, "frank@example.com").await,
+            1,
+            "{}: counted alone at the end of the run",
+            db.kind
+        );
+        append(&log, &response);
+        let report = ingest(&store, &log, &two_threads).await;
+        assert_eq!(
+            report.reads_indexed, 0,
+            "{}: one read counted, one taken back",
+            db.kind
+        );
+        let frank = secret_access(&store, "frank@example.com", LONG_AGO)
+            .await
+            .unwrap();
+        assert_eq!(secret(&frank, "secret/prod/api").count, 1, "{}", db.kind);
+        assert_eq!(frank.secrets.len(), 1);
+    }
+}
+
 /// Records the bytes of each batch read (`Progress::advance` is called once per batch,
 /// after one call with the offset a run starts from, which is not a batch).
 #[derive(Default)]

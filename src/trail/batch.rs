@@ -167,6 +167,16 @@ impl AccessAgg {
         }
     }
 
+    /// This attempt taken back: the counts negated (first and last seen kept, which a
+    /// merge leaves as they were).
+    pub fn taken_back(self) -> Self {
+        AccessAgg {
+            reads: -self.reads,
+            denied: -self.denied,
+            ..self
+        }
+    }
+
     /// Fold `other` (a later or earlier part of the same key's accesses) into this.
     pub fn merge(&mut self, other: &AccessAgg) {
         self.operations |= other.operations;
@@ -274,9 +284,26 @@ impl Batch {
         self.names_checked[at] = names_source.into();
     }
 
+    /// Take back the count of `access` (counted before, in this batch or an earlier
+    /// one): a row with negative counts, which sums to what should have been counted.
+    pub fn retract(&mut self, access: &SecretAccess) {
+        let read = Read::from(access);
+        let identity = self.identity(read.identity_key);
+        let key = self.row_key(identity, &read);
+        let agg = AccessAgg::one(read.operation, read.at_ms, read.outcome).taken_back();
+        self.count(key, agg);
+    }
+
     /// [`Batch::record`] of a read whose identity key is numbered `identity` here.
     pub fn record_as(&mut self, identity: u32, read: Read<'_>) {
-        let key = RowKey {
+        let key = self.row_key(identity, &read);
+        let agg = AccessAgg::one(read.operation, read.at_ms, read.outcome);
+        self.count(key, agg);
+    }
+
+    /// The row of `read` by the identity numbered `identity`.
+    fn row_key(&mut self, identity: u32, read: &Read<'_>) -> RowKey {
+        RowKey {
             identity,
             source: read.source,
             secret: self.secrets[read.source as usize].intern(read.secret),
@@ -284,14 +311,14 @@ impl Batch {
             address: read
                 .address
                 .map_or(NO_ADDRESS, |address| self.addresses.intern(address)),
-        };
-        let agg = AccessAgg::one(read.operation, read.at_ms, read.outcome);
-        self.count(key, agg);
+        }
     }
 
     fn count(&mut self, key: RowKey, agg: AccessAgg) {
-        self.reads += agg.reads as u64;
-        self.denied += agg.denied as u64;
+        // A count taken back is negative: the totals wrap the same way in every batch,
+        // and the batches of one commit sum to what was counted.
+        self.reads = self.reads.wrapping_add_signed(agg.reads);
+        self.denied = self.denied.wrapping_add_signed(agg.denied);
         self.rows
             .entry(key)
             .and_modify(|known| known.merge(&agg))

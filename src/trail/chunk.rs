@@ -29,10 +29,12 @@ const PARTS_PER_THREAD: usize = 4;
 pub enum Event<'a> {
     /// A request whose response is not in the part: it waits for one.
     Request(Box<Entry>),
-    /// A response; its access, if any, is already in its thread's batch.
+    /// A response; its access, if it records one (`counted`), is already in its
+    /// thread's batch.
     Response {
         request_id: Cow<'a, str>,
         at_ms: i64,
+        counted: bool,
     },
     Malformed {
         line: u64,
@@ -71,9 +73,11 @@ pub fn absorb(
         for event in part.events {
             match event {
                 Event::Request(entry) => pairer.feed(*entry, &mut completed),
-                Event::Response { request_id, at_ms } => {
-                    pairer.responded(&request_id, at_ms, &mut completed)
-                }
+                Event::Response {
+                    request_id,
+                    at_ms,
+                    counted,
+                } => pairer.responded(&request_id, at_ms, counted, &mut completed),
                 Event::Malformed { line, reason } => malformed(line, reason),
             }
         }
@@ -81,6 +85,11 @@ pub fn absorb(
     }
     for access in completed {
         batch.take(access);
+    }
+    // Requests counted alone whose response came after all: the responses (in the
+    // threads' batches of this commit) count instead.
+    for access in pairer.take_retracted() {
+        batch.retract(&access);
     }
     records
 }
@@ -316,12 +325,16 @@ fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part
                 slots.push(Slot::Waiting(line, number));
             }
             EntryKind::Response => {
-                raw.record_into(batch, &mut scratch, given);
+                let counted = raw.record_into(batch, &mut scratch, given);
                 let at_ms = raw.at_ms;
                 let shared = raw.shared();
                 let request_id = raw.into_request_id();
                 records += waiting.answer(&request_id, shared, &mut slots);
-                slots.push(Slot::Event(Event::Response { request_id, at_ms }));
+                slots.push(Slot::Event(Event::Response {
+                    request_id,
+                    at_ms,
+                    counted,
+                }));
             }
         }
     }

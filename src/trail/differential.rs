@@ -87,6 +87,9 @@ pub fn read_line_by_line(text: &[u8]) -> Outcome {
     for access in accesses {
         batch.take(access);
     }
+    for access in pairer.take_retracted() {
+        batch.retract(&access);
+    }
     Outcome::of(records, malformed, &batch)
 }
 

@@ -447,8 +447,12 @@ impl Follower<'_> {
         };
         let mut parts = std::mem::take(&mut self.part_batches);
         parts.push(std::mem::take(&mut self.batch));
-        self.report.reads_indexed += parts.iter().map(|batch| batch.reads).sum::<u64>();
-        self.report.denied += parts.iter().map(|batch| batch.denied).sum::<u64>();
+        // A batch holding counts taken back has wrapped below zero on its own; the
+        // batches of one commit sum to what it adds (see `Batch::retract`).
+        for batch in &parts {
+            self.report.reads_indexed = self.report.reads_indexed.wrapping_add(batch.reads);
+            self.report.denied = self.report.denied.wrapping_add(batch.denied);
+        }
         self.writer.send_parts(parts, Some(cursor)).await?;
         self.committed = Some(position);
         Ok(())

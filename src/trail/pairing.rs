@@ -2,7 +2,10 @@
 //! `request.id`. A read is counted once: from its response, or from its request alone
 //! when no response came within [`STALE_MS`] of log time (Vault crashed, the line was
 //! lost). The requests still waiting are part of the ingest cursor's state, so a
-//! restart neither loses nor double counts them.
+//! restart neither loses nor double counts them. Should the response of a request
+//! counted alone come after all (a Vault whose `max_request_duration` is raised past
+//! [`STALE_MS`]), the request's count is taken back ([`Pairer::take_retracted`]) and
+//! the response's stands: the read still counts once.
 
 use super::event::SecretAccess;
 use super::vault::{Entry, EntryKind};
@@ -16,10 +19,22 @@ const MAX_PENDING: usize = 10_000;
 
 /// Entries between two periodic looks for stale requests.
 const CHECK_EVERY: u64 = 1024;
+/// Requests counted alone remembered, at most, for a response that comes after all.
+const MAX_COUNTED_ALONE: usize = 1_000;
+/// How long (in log time) a request counted alone is remembered.
+const COUNTED_ALONE_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Pairer {
     pending: BTreeMap<String, SecretAccess>,
+    /// Requests counted alone, by id, the most recent of them (see
+    /// [`MAX_COUNTED_ALONE`], [`COUNTED_ALONE_MS`]): kept across restarts like the
+    /// waiting ones.
+    #[serde(default)]
+    counted_alone: BTreeMap<String, SecretAccess>,
+    /// Counts taken back since the caller last took them.
+    #[serde(skip)]
+    retracted: Vec<SecretAccess>,
     latest_ms: i64,
     #[serde(skip)]
     fed: u64,
@@ -48,7 +63,7 @@ impl Pairer {
                 }
             }
             EntryKind::Response => {
-                self.pending.remove(&entry.request_id);
+                self.answered(&entry.request_id, entry.access.is_some());
                 if let Some(access) = entry.access {
                     out.push(access);
                 }
@@ -57,12 +72,60 @@ impl Pairer {
         self.fed(out);
     }
 
-    /// Take a response whose access, if any, the caller counts itself:
-    /// [`Pairer::feed`] of that response without it.
-    pub fn responded(&mut self, request_id: &str, at_ms: i64, out: &mut Vec<SecretAccess>) {
+    /// Take a response whose access, if it records one (`counted`), the caller counts
+    /// itself: [`Pairer::feed`] of that response without it.
+    pub fn responded(
+        &mut self,
+        request_id: &str,
+        at_ms: i64,
+        counted: bool,
+        out: &mut Vec<SecretAccess>,
+    ) {
         self.latest_ms = self.latest_ms.max(at_ms);
-        self.pending.remove(request_id);
+        self.answered(request_id, counted);
         self.fed(out);
+    }
+
+    /// The response to `request_id` came, recording an access (`counted`) or not: the
+    /// request no longer waits; if it was counted alone already and the response
+    /// counts, the request's count is taken back.
+    fn answered(&mut self, request_id: &str, counted: bool) {
+        if self.pending.remove(request_id).is_some() {
+            return;
+        }
+        if let Some(request) = self.counted_alone.remove(request_id) {
+            if counted {
+                self.retracted.push(request);
+            }
+        }
+    }
+
+    /// The counts of requests counted alone whose response came after all, to be taken
+    /// back from the batch the response is counted in.
+    pub fn take_retracted(&mut self) -> Vec<SecretAccess> {
+        std::mem::take(&mut self.retracted)
+    }
+
+    /// Count `request` alone, remembering it for a response that may yet come.
+    fn count_alone_now(&mut self, id: String, request: SecretAccess, out: &mut Vec<SecretAccess>) {
+        out.push(request.clone());
+        self.counted_alone.insert(id, request);
+        let cutoff = self.latest_ms.saturating_sub(COUNTED_ALONE_MS);
+        if self.counted_alone.len() > MAX_COUNTED_ALONE {
+            self.counted_alone
+                .retain(|_, request| request.at_ms >= cutoff);
+        }
+        while self.counted_alone.len() > MAX_COUNTED_ALONE {
+            let oldest = self
+                .counted_alone
+                .iter()
+                .min_by_key(|(_, request)| request.at_ms)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => self.counted_alone.remove(&id),
+                None => break,
+            };
+        }
     }
 
     fn fed(&mut self, out: &mut Vec<SecretAccess>) {
@@ -102,8 +165,8 @@ impl Pairer {
                 .iter()
                 .min_by_key(|(_, a)| a.at_ms)
                 .map(|(id, _)| id.clone());
-            match oldest.and_then(|id| self.pending.remove(&id)) {
-                Some(access) => out.push(access),
+            match oldest.and_then(|id| self.pending.remove_entry(&id)) {
+                Some((id, access)) => self.count_alone_now(id, access, out),
                 None => break,
             }
         }
@@ -121,14 +184,17 @@ impl Pairer {
     fn count_alone(&mut self, ids: Vec<String>, out: &mut Vec<SecretAccess>) {
         for id in ids {
             if let Some(access) = self.pending.remove(&id) {
-                out.push(access);
+                self.count_alone_now(id, access, out);
             }
         }
     }
 
-    /// Count every waiting request alone (the stream ended for good).
+    /// Count every waiting request alone (the stream ended for good, unless the log
+    /// is read on later: a response after all then takes the count back).
     pub fn drain(&mut self, out: &mut Vec<SecretAccess>) {
-        out.extend(std::mem::take(&mut self.pending).into_values());
+        for (id, access) in std::mem::take(&mut self.pending) {
+            self.count_alone_now(id, access, out);
+        }
     }
 
     pub fn pending(&self) -> usize {
@@ -213,6 +279,61 @@ mod tests {
             (CHECK_EVERY / 2 - 1 + CHECK_EVERY) as usize + 2,
             "every answered read once, `old` once (its response), `lost` once"
         );
+    }
+
+    #[test]
+    fn a_response_after_its_request_was_counted_alone_takes_the_count_back() {
+        let mut pairer = Pairer::default();
+        let mut out = Vec::new();
+        pairer.feed(entry("request", "r1", "2026-01-01T00:00:00Z"), &mut out);
+        pairer.feed(entry("request", "r2", "2026-01-01T00:00:00Z"), &mut out);
+        pairer.expire(parse_line_time("2026-01-01T00:10:00Z"), &mut out);
+        assert_eq!(out.len(), 2, "both counted alone");
+        // Kept across a restart, like the waiting requests.
+        let mut pairer: Pairer =
+            serde_json::from_str(&serde_json::to_string(&pairer).unwrap()).unwrap();
+        assert!(pairer.take_retracted().is_empty());
+        pairer.feed(entry("response", "r1", "2026-01-01T00:20:00Z"), &mut out);
+        let retracted = pairer.take_retracted();
+        assert_eq!(retracted.len(), 1, "r1's count is taken back");
+        assert_eq!(retracted[0].at_ms, parse_line_time("2026-01-01T00:00:00Z"));
+        assert_eq!(out.len(), 3, "the response counts");
+        // Once only; and a response that records no access takes nothing back.
+        pairer.feed(entry("response", "r1", "2026-01-01T00:21:00Z"), &mut out);
+        pairer.responded(
+            "r2",
+            parse_line_time("2026-01-01T00:21:00Z"),
+            false,
+            &mut out,
+        );
+        pairer.responded(
+            "r2",
+            parse_line_time("2026-01-01T00:22:00Z"),
+            true,
+            &mut out,
+        );
+        assert!(pairer.take_retracted().is_empty());
+    }
+
+    #[test]
+    fn requests_counted_alone_are_remembered_within_bounds() {
+        let mut pairer = Pairer::default();
+        let mut out = Vec::new();
+        let count = MAX_COUNTED_ALONE as u64 + 50;
+        for n in 0..count {
+            pairer.feed(
+                entry("request", &format!("r{n}"), "2026-01-01T00:00:00Z"),
+                &mut out,
+            );
+        }
+        pairer.drain(&mut out);
+        assert_eq!(out.len() as u64, count);
+        assert_eq!(pairer.counted_alone.len(), MAX_COUNTED_ALONE);
+        // Over the bound, what is more than a day older than the log goes first.
+        pairer.feed(entry("request", "late", "2026-01-02T01:00:00Z"), &mut out);
+        pairer.drain(&mut out);
+        assert_eq!(pairer.counted_alone.len(), 1);
+        assert!(pairer.counted_alone.contains_key("late"));
     }
 
     fn parse_line_time(t: &str) -> i64 {

@@ -139,8 +139,11 @@ pub async fn secret_access(
             acc.addresses.insert(address);
         }
     }
+    // A count taken back (a request counted alone whose response came after all, the
+    // response counted under another key) can leave a secret with nothing: not read.
     let secrets = merged
         .into_iter()
+        .filter(|(_, acc)| acc.count != 0 || acc.denied != 0)
         .map(|((source, secret), acc)| SecretAccessSummary {
             source,
             secret,

@@ -120,6 +120,9 @@ async fn connection(
         for access in accesses.drain(..) {
             batch.add(&access);
         }
+        for access in pairer.take_retracted() {
+            batch.retract(&access);
+        }
         pending_lines += 1;
         if pending_lines >= BATCH_LINES {
             flush(&store, &mut batch, &mut terms, &stats).await;

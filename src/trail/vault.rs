@@ -256,10 +256,15 @@ impl RawEntry<'_> {
     /// Count the access this entry records, if any, in `batch`, with the identity's
     /// names unless `given` or `scratch` says they were given already (for the same
     /// entity id, display name and aliases): [`RawEntry::into_entry`] added to a batch,
-    /// without building the entry.
-    pub fn record_into(&self, batch: &mut Batch, scratch: &mut Scratch, given: &NamesGiven) {
+    /// without building the entry. Returns whether the entry records an access.
+    pub fn record_into(
+        &self,
+        batch: &mut Batch,
+        scratch: &mut Scratch,
+        given: &NamesGiven,
+    ) -> bool {
         let Some((read, auth)) = self.read(&mut scratch.text) else {
-            return;
+            return false;
         };
         let source = &mut scratch.names_source;
         source.clear();
@@ -279,6 +284,7 @@ impl RawEntry<'_> {
             batch.set_names_checked(identity, source);
         }
         batch.record_as(identity, read);
+        true
     }
 }
 
