@@ -116,12 +116,7 @@ impl Pairer {
                 .retain(|_, request| request.at_ms >= cutoff);
         }
         while self.counted_alone.len() > MAX_COUNTED_ALONE {
-            let oldest = self
-                .counted_alone
-                .iter()
-                .min_by_key(|(_, request)| request.at_ms)
-                .map(|(id, _)| id.clone());
-            match oldest {
+            match oldest(&self.counted_alone) {
                 Some(id) => self.counted_alone.remove(&id),
                 None => break,
             };
@@ -160,12 +155,7 @@ impl Pairer {
     /// Count alone the oldest requests beyond [`MAX_PENDING`].
     fn cap(&mut self, out: &mut Vec<SecretAccess>) {
         while self.pending.len() > MAX_PENDING {
-            let oldest = self
-                .pending
-                .iter()
-                .min_by_key(|(_, a)| a.at_ms)
-                .map(|(id, _)| id.clone());
-            match oldest.and_then(|id| self.pending.remove_entry(&id)) {
+            match oldest(&self.pending).and_then(|id| self.pending.remove_entry(&id)) {
                 Some((id, access)) => self.count_alone_now(id, access, out),
                 None => break,
             }
@@ -200,6 +190,14 @@ impl Pairer {
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
+}
+
+/// The id of the request logged first among `requests`.
+fn oldest(requests: &BTreeMap<String, SecretAccess>) -> Option<String> {
+    requests
+        .iter()
+        .min_by_key(|(_, request)| request.at_ms)
+        .map(|(id, _)| id.clone())
 }
 
 #[cfg(test)]
