@@ -246,10 +246,7 @@ impl<'a> Unanswered<'a> {
             slots[slot] = Slot::Answered;
             return 0;
         }
-        // A request without an id is counted alone by the pairing, answered or not.
-        if request_id.is_empty() {
-            return 0;
-        }
+        // Requests without an id are in neither map: the pairing counts them alone.
         let Some(slot) = self.unread.remove(request_id.as_bytes()) else {
             return 0;
         };
@@ -302,7 +299,7 @@ fn parse_part<'a>(part: &'a [u8], given: &NamesGiven, batch: &mut Batch) -> Part
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if let Some(shape) = request_shape(line).filter(|shape| !shape.id_hint.is_empty()) {
+        if let Some(shape) = request_shape(line) {
             waiting.unread.insert(shape.id_hint, slots.len());
             slots.push(Slot::Unread(line, number, shape.members));
             continue;

@@ -37,8 +37,8 @@ const AUTH_KEY: &[u8] = br#""auth":"#;
 static REQUEST_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""request":{"#));
 static ID_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""id":""#));
 
-/// `line`'s parts when it has the shape of a request line (see the module); `None`
-/// for any other line.
+/// `line`'s parts when it has the shape of a request line with an id (see the
+/// module); `None` for any other line.
 pub fn request_shape(line: &[u8]) -> Option<RequestShape<'_>> {
     let rest = line.strip_prefix(TIME_MEMBER)?;
     let time_end = memchr::memchr(b'"', rest)?;
@@ -60,6 +60,11 @@ pub fn request_shape(line: &[u8]) -> Option<RequestShape<'_>> {
     let request = REQUEST_KEY.find(members)? + REQUEST_KEY.needle().len();
     let id_start = request + ID_KEY.find(&members[request..])? + ID_KEY.needle().len();
     let id_len = memchr::memchr(b'"', &members[id_start..])?;
+    // A request without an id is counted alone by the pairing, answered or not: it
+    // is read in full, never looked for by its response.
+    if id_len == 0 {
+        return None;
+    }
     Some(RequestShape {
         members,
         id_hint: &members[id_start..id_start + id_len],

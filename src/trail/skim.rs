@@ -181,7 +181,7 @@ impl<'a> Reader<'a> {
                     if !reader.null()? {
                         reader.request(fields.request.get_or_insert_with(Request::default))?;
                     }
-                    fields.shared = after_auth.map(|from| from..reader.at);
+                    fields.shared = after_auth.map(|from| &reader.bytes[from..reader.at]);
                     Some(())
                 }
                 ERROR => {

@@ -13,7 +13,6 @@ use super::event::{
 use super::skim;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::ops::Range;
 
 /// One parsed audit line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +43,7 @@ pub(super) struct Fields<'a> {
     /// Where the line's `auth` member begins and the `request` member right after it
     /// ends (the skimming reader says; serde_json does not): the bytes a response line
     /// repeats of its request line.
-    pub shared: Option<Range<usize>>,
+    pub shared: Option<&'a [u8]>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -144,7 +143,7 @@ pub fn parse_line(line: &[u8]) -> Result<Entry, String> {
 #[doc(hidden)]
 pub fn parse_line_with_serde_json(line: &[u8]) -> Result<Entry, String> {
     serde_line(line)
-        .and_then(|fields| entry_of(line, fields))
+        .and_then(entry_of)
         .map(RawEntry::into_entry)
 }
 
@@ -294,7 +293,7 @@ pub fn parse_raw(line: &[u8]) -> Result<RawEntry<'_>, String> {
         Some(fields) => fields,
         None => serde_line(line)?,
     };
-    entry_of(line, parsed)
+    entry_of(parsed)
 }
 
 /// The line's fields as serde_json reads them.
@@ -307,7 +306,7 @@ fn serde_line(line: &[u8]) -> Result<Fields<'_>, String> {
         })
 }
 
-fn entry_of<'a>(line: &'a [u8], parsed: Fields<'a>) -> Result<RawEntry<'a>, String> {
+fn entry_of(parsed: Fields<'_>) -> Result<RawEntry<'_>, String> {
     let kind = match parsed.kind.as_deref() {
         Some("request") => EntryKind::Request,
         Some("response") => EntryKind::Response,
@@ -329,7 +328,7 @@ fn entry_of<'a>(line: &'a [u8], parsed: Fields<'a>) -> Result<RawEntry<'a>, Stri
         auth: parsed.auth,
         request,
         denied: parsed.denied,
-        shared: parsed.shared.and_then(|range| line.get(range)),
+        shared: parsed.shared,
     })
 }
 
