@@ -1083,7 +1083,7 @@ async fn an_index_from_before_the_narrow_schema_answers_the_same_after_the_upgra
             outcome: leaver::trail::event::Outcome::Read,
         });
         store
-            .trail_commit(&batch, None, &mut Default::default())
+            .trail_commit(std::slice::from_ref(&batch), None, &mut Default::default())
             .await
             .unwrap();
         let report = secret_access(&store, "legacy@example.com", now - 90 * DAY)

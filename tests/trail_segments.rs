@@ -141,7 +141,10 @@ async fn commit(store: &Store, accesses: &[SecretAccess], terms: &mut TrailTerms
     for access in accesses {
         batch.add(access);
     }
-    store.trail_commit(&batch, None, terms).await.unwrap();
+    store
+        .trail_commit(std::slice::from_ref(&batch), None, terms)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,6 +186,51 @@ async fn segments_are_merged_as_they_pile_up_and_every_answer_stays_the_same() {
         // Merged, not just written: 60 commits, a handful of segments each.
         let counts = segments(&store).await;
         assert_eq!(counts.len(), 2, "{}: {counts:?}", db.kind);
+        store.close().await;
+    }
+}
+
+/// A batch counted in parts (one per parsing thread) and committed as such comes to
+/// what the parts merged into one batch come to: a row counted in several parts is one
+/// row (a segment holding one key twice would not decode), terms and names met in
+/// several parts are added once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_committed_in_parts_counts_as_the_parts_merged() {
+    let now = chrono::Utc::now().timestamp_millis();
+    for db in databases().await {
+        let store = store(&db).await;
+        map(&store, "alice").await;
+        // Three parts, each read of a commit's reads in a part of its own: every
+        // part sees alice's "always" secret on the same day from the same address.
+        let mut parts: Vec<Batch> = (0..3).map(|_| Batch::default()).collect();
+        for n in 0..30 {
+            for (i, access) in commit_reads(n, now).iter().enumerate() {
+                parts[(n as usize + i) % 3].add(access);
+            }
+        }
+        store
+            .trail_commit(&parts, None, &mut TrailTerms::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            answer(&store, "alice", 0).await,
+            expected(0..30, now, 0),
+            "{}",
+            db.kind
+        );
+        assert_eq!(answer(&store, "alice", 0).await["secret/app/always"].0, 30);
+        let counts = segments(&store).await;
+        assert_eq!(
+            counts.values().collect::<Vec<_>>(),
+            [&1, &1],
+            "{}: one segment per identity",
+            db.kind
+        );
+        let names: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trail_identity_names")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(names, 2, "{}: alice's and bob's entity ids", db.kind);
         store.close().await;
     }
 }

@@ -12,7 +12,7 @@ use crate::trail::batch::{Batch, Terms, NO_ADDRESS as NO_ADDRESS_NUMBER};
 use crate::trail::event::{Operation, Source};
 use crate::trail::segment::SegmentRow;
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Rows per multi-row statement (9 columns × 500 = 4,500 parameters, under both
 /// databases' limits).
@@ -88,6 +88,115 @@ impl TermKind {
             TermKind::Secret(Source::Cloudtrail) => "secret:cloudtrail",
             TermKind::Address => "address",
         }
+    }
+
+    /// Every kind, in the order a commit adds them.
+    const ALL: [TermKind; 4] = [
+        TermKind::Identity,
+        TermKind::Secret(Source::Vault),
+        TermKind::Secret(Source::Cloudtrail),
+        TermKind::Address,
+    ];
+}
+
+/// The terms of `kind` a batch names.
+fn part_terms(part: &Batch, kind: TermKind) -> &Terms {
+    match kind {
+        TermKind::Identity => part.identities(),
+        TermKind::Secret(source) => part.secrets(source),
+        TermKind::Address => part.addresses(),
+    }
+}
+
+/// The rows of `part`, by database ids (from `terms`, or `fresh` for the terms this
+/// commit added), appended to `rows` as (identity id, row).
+fn part_rows(
+    part: &Batch,
+    terms: &TrailTerms,
+    fresh: &TrailTerms,
+    rows: &mut Vec<(i64, SegmentRow)>,
+) -> Result<(), StoreError> {
+    // The database id of each of the part's term numbers, per kind.
+    let ids_of = |kind: TermKind| {
+        part_terms(part, kind)
+            .values()
+            .map(|value| {
+                terms
+                    .get(kind, value)
+                    .or_else(|| fresh.get(kind, value))
+                    .ok_or_else(|| StoreError::Corrupt {
+                        table: "trail_terms",
+                        message: format!("no id for a {} term after adding it", kind.as_str()),
+                    })
+            })
+            .collect::<Result<Vec<i64>, StoreError>>()
+    };
+    let identity_ids = ids_of(TermKind::Identity)?;
+    let secret_ids = [
+        ids_of(TermKind::Secret(Source::Vault))?,
+        ids_of(TermKind::Secret(Source::Cloudtrail))?,
+    ];
+    let address_ids = ids_of(TermKind::Address)?;
+    // Term numbers index the id lists they were numbered for (`ids_of` gives every
+    // term of the part its id), so a missing one is a corrupt batch, not a panic.
+    let id = |ids: &[i64], number: u32| {
+        ids.get(number as usize)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "trail_terms",
+                message: format!("a row names term {number}, which its batch does not hold"),
+            })
+    };
+    for (key, agg) in part.keyed_rows() {
+        let row = SegmentRow {
+            day: key.day,
+            secret_id: id(&secret_ids[key.source as usize], key.secret)?,
+            address_id: match key.address {
+                NO_ADDRESS_NUMBER => NO_ADDRESS,
+                address => id(&address_ids, address)?,
+            },
+            agg: *agg,
+        };
+        rows.push((id(&identity_ids, key.identity)?, row));
+    }
+    Ok(())
+}
+
+/// Sort (identity id, row) pairs by identity, day, secret and address: segments are
+/// written per identity, their rows in that order, and concurrent writers lock
+/// identities in one order. When every id and day fits in 32 bits (ids are counted
+/// from 1; days since 1970 of years 0–9999 fit), the four make one 128-bit key, sorted
+/// with the rows' positions, and the rows are then taken in that order: sorting the
+/// 72-byte pairs themselves by a tuple of four was a third of a commit's CPU, by the
+/// one key in place still a quarter (BENCHMARKS.md).
+fn sort_rows(rows: &mut Vec<(i64, SegmentRow)>) {
+    let packed = |(identity, row): &(i64, SegmentRow)| -> Option<u128> {
+        let field = |value: i64| u32::try_from(value).ok().map(u128::from);
+        let day = u32::try_from(row.day.checked_add(1 << 31)?).ok()?;
+        Some(
+            field(*identity)? << 96
+                | u128::from(day) << 64
+                | field(row.secret_id)? << 32
+                | field(row.address_id)?,
+        )
+    };
+    let keys: Option<Vec<(u128, u32)>> = rows
+        .iter()
+        .enumerate()
+        .map(|(at, row)| Some((packed(row)?, u32::try_from(at).ok()?)))
+        .collect();
+    match keys {
+        Some(mut keys) => {
+            keys.sort_unstable();
+            let sorted = keys
+                .iter()
+                .filter_map(|&(_, at)| rows.get(at as usize).copied())
+                .collect();
+            *rows = sorted;
+        }
+        None => rows.sort_unstable_by_key(|(identity, row)| {
+            (*identity, row.day, row.secret_id, row.address_id)
+        }),
     }
 }
 
@@ -199,13 +308,14 @@ impl Store {
         .context("reading a trail cursor")
     }
 
-    /// Write a batch and, when given, the cursor it brings the log to, in one
-    /// transaction: a crash leaves either both or neither. Identity keys, secrets and
-    /// addresses not in `terms` are added to `trail_terms` first; `terms` learns their
-    /// ids only once the transaction has committed.
+    /// Write a batch — in parts counted apart (one per parsing thread, say), summed
+    /// here — and, when given, the cursor it brings the log to, in one transaction: a
+    /// crash leaves either both or neither. Identity keys, secrets and addresses not in
+    /// `terms` are added to `trail_terms` first; `terms` learns their ids only once the
+    /// transaction has committed.
     pub async fn trail_commit(
         &self,
-        batch: &Batch,
+        parts: &[Batch],
         cursor: Option<&TrailCursor>,
         terms: &mut TrailTerms,
     ) -> Result<(), StoreError> {
@@ -219,15 +329,17 @@ impl Store {
             .await
             .context("sizing the page cache and the checkpoints")?;
         }
-        let names: Vec<(&str, &str, &str, &str)> = batch
-            .names
+        // Each name once, though several parts saw it.
+        let names: BTreeSet<(&str, &str, &str, &str)> = parts
             .iter()
+            .flat_map(|part| &part.names)
             .flat_map(|(key, (source, names))| {
                 names.iter().map(move |(kind, value)| {
                     (kind.as_str(), value.as_str(), key.as_str(), source.as_str())
                 })
             })
             .collect();
+        let names: Vec<_> = names.into_iter().collect();
         for chunk in names.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO trail_identity_names (kind, value, identity_key, source) VALUES {} \
@@ -244,26 +356,16 @@ impl Store {
                 .context("indexing identity names")?;
         }
 
-        // The terms this batch names that no earlier commit did.
-        let kinds: [(TermKind, &Terms); 4] = [
-            (TermKind::Identity, batch.identities()),
-            (
-                TermKind::Secret(Source::Vault),
-                batch.secrets(Source::Vault),
-            ),
-            (
-                TermKind::Secret(Source::Cloudtrail),
-                batch.secrets(Source::Cloudtrail),
-            ),
-            (TermKind::Address, batch.addresses()),
-        ];
+        // The terms the parts name that no earlier commit did.
         let mut fresh = TrailTerms::default();
-        for (kind, values) in kinds {
-            let mut missing: Vec<&str> = values
-                .values()
+        for kind in TermKind::ALL {
+            let mut missing: Vec<&str> = parts
+                .iter()
+                .flat_map(|part| part_terms(part, kind).values())
                 .filter(|value| terms.get(kind, value).is_none())
                 .collect();
             missing.sort_unstable();
+            missing.dedup();
             for chunk in missing.chunks(CHUNK) {
                 let sql = format!(
                     "INSERT INTO trail_terms (kind, value) VALUES {} ON CONFLICT (kind, value) DO NOTHING",
@@ -297,40 +399,19 @@ impl Store {
                 }
             }
         }
-        // The database id of each of the batch's term numbers, per kind.
-        let ids_of = |(kind, values): (TermKind, &Terms)| {
-            values
-                .values()
-                .map(|value| {
-                    terms
-                        .get(kind, value)
-                        .or_else(|| fresh.get(kind, value))
-                        .ok_or_else(|| StoreError::Corrupt {
-                            table: "trail_terms",
-                            message: format!("no id for a {} term after adding it", kind.as_str()),
-                        })
-                })
-                .collect::<Result<Vec<i64>, StoreError>>()
-        };
-        let [identities, vault_secrets, cloudtrail_secrets, addresses] = kinds;
-        let identity_ids = ids_of(identities)?;
-        let secret_ids = [ids_of(vault_secrets)?, ids_of(cloudtrail_secrets)?];
-        let address_ids = ids_of(addresses)?;
-        let mut rows: Vec<(i64, SegmentRow)> = Vec::with_capacity(batch.len());
-        for (key, agg) in batch.keyed_rows() {
-            let row = SegmentRow {
-                day: key.day,
-                secret_id: secret_ids[key.source as usize][key.secret as usize],
-                address_id: match key.address {
-                    NO_ADDRESS_NUMBER => NO_ADDRESS,
-                    address => address_ids[address as usize],
-                },
-                agg: *agg,
-            };
-            rows.push((identity_ids[key.identity as usize], row));
+        let mut rows: Vec<(i64, SegmentRow)> =
+            Vec::with_capacity(parts.iter().map(Batch::len).sum());
+        for part in parts {
+            part_rows(part, terms, &fresh, &mut rows)?;
         }
-        rows.sort_unstable_by_key(|(identity, row)| {
-            (*identity, row.day, row.secret_id, row.address_id)
+        sort_rows(&mut rows);
+        // A row counted in two parts is one row.
+        rows.dedup_by(|later, kept| {
+            let same = later.0 == kept.0 && later.1.key() == kept.1.key();
+            if same {
+                kept.1.agg.merge(&later.1.agg);
+            }
+            same
         });
         trail_segments::insert(self, &mut tx, &rows).await?;
         if let Some(cursor) = cursor {
@@ -531,7 +612,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{list, placeholders, Dialect};
+    use super::{list, placeholders, sort_rows, Dialect, SegmentRow};
+    use crate::trail::batch::AccessAgg;
+    use crate::trail::event::{Operation, Outcome};
 
     #[test]
     fn placeholders_are_numbered_row_by_row() {
@@ -541,5 +624,66 @@ mod tests {
         let sqlite = Dialect::Sqlite;
         assert_eq!(placeholders(sqlite, 2, 2, 1), "(?, ?), (?, ?)");
         assert_eq!(list(sqlite, 3, 2), "?, ?, ?");
+    }
+
+    fn row(identity: i64, day: i64, secret_id: i64, address_id: i64) -> (i64, SegmentRow) {
+        let agg = AccessAgg::one(Operation::Read, 0, Outcome::Read);
+        (
+            identity,
+            SegmentRow {
+                day,
+                secret_id,
+                address_id,
+                agg,
+            },
+        )
+    }
+
+    fn by_tuple(rows: &[(i64, SegmentRow)]) -> Vec<(i64, SegmentRow)> {
+        let mut rows = rows.to_vec();
+        rows.sort_unstable_by_key(|(identity, row)| {
+            (*identity, row.day, row.secret_id, row.address_id)
+        });
+        rows
+    }
+
+    #[test]
+    fn rows_sort_by_identity_day_secret_and_address_packed_or_not() {
+        // Every field varied on its own and together, the edges of what packs
+        // included: negative days, 0 ("no address"), u32::MAX.
+        let values = [0, 1, 2, 255, 256, 65_536, u32::MAX as i64];
+        let days = [-719_528, -1, 0, 1, 20_000, 2_932_896];
+        let mut rows = Vec::new();
+        let mut seed = 0x9e37_79b9_u64;
+        let mut pick = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..2_000 {
+            rows.push(row(
+                values[pick(values.len())],
+                days[pick(days.len())],
+                values[pick(values.len())],
+                values[pick(values.len())],
+            ));
+        }
+        let mut packed = rows.clone();
+        sort_rows(&mut packed);
+        assert_eq!(packed, by_tuple(&rows), "packed into one key");
+
+        // An id past 32 bits (or a day past them) sorts by the tuple instead, the
+        // same way.
+        for unpackable in [
+            row(1 << 40, 0, 1, 1),
+            row(1, 0, 1 << 33, 1),
+            row(1, 0, 1, -1),
+            row(1, i64::MAX, 1, 1),
+        ] {
+            let mut all = rows.clone();
+            all.push(unpackable);
+            let mut sorted = all.clone();
+            sort_rows(&mut sorted);
+            assert_eq!(sorted, by_tuple(&all));
+        }
     }
 }

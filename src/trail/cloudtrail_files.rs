@@ -134,7 +134,11 @@ async fn ingest_file(
         state: "{}".into(),
     };
     store
-        .trail_commit(&batch, Some(&cursor), &mut TrailTerms::default())
+        .trail_commit(
+            std::slice::from_ref(&batch),
+            Some(&cursor),
+            &mut TrailTerms::default(),
+        )
         .await?;
     report.reads_indexed += batch.reads;
     report.denied += batch.denied;

@@ -31,7 +31,7 @@ pub struct SegmentRow {
 }
 
 impl SegmentRow {
-    fn key(&self) -> (i64, i64, i64) {
+    pub fn key(&self) -> (i64, i64, i64) {
         (self.day, self.secret_id, self.address_id)
     }
 }

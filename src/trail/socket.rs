@@ -166,7 +166,10 @@ async fn flush(store: &Store, batch: &mut Batch, terms: &mut TrailTerms, stats: 
         return;
     }
     // A failed write is retried with the next flush: the batch is kept.
-    match store.trail_commit(batch, None, terms).await {
+    match store
+        .trail_commit(std::slice::from_ref(batch), None, terms)
+        .await
+    {
         Ok(()) => {
             stats
                 .reads_indexed

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// The parts of one batch (merged by the writing task) and the cursor they bring the
+/// The parts of one batch (summed as they are written) and the cursor they bring the
 /// log to.
 type Job = (Vec<Batch>, Option<TrailCursor>);
 
@@ -67,13 +67,16 @@ impl Committer {
         let task = tokio::spawn(async move {
             let mut known = KnownNames::default();
             let mut terms = TrailTerms::default();
-            while let Some((parts, cursor)) = rx.recv().await {
-                let mut batch = Batch::merged(parts);
-                known.skip_known(&mut batch);
+            while let Some((mut parts, cursor)) = rx.recv().await {
+                for part in &mut parts {
+                    known.skip_known(part);
+                }
                 store
-                    .trail_commit(&batch, cursor.as_ref(), &mut terms)
+                    .trail_commit(&parts, cursor.as_ref(), &mut terms)
                     .await?;
-                known.committed(&batch);
+                for part in &parts {
+                    known.committed(part);
+                }
             }
             Ok(())
         });
@@ -94,7 +97,7 @@ impl Committer {
     }
 
     /// [`Committer::send`] of a batch in parts (counted apart, e.g. one per parsing
-    /// thread), merged into one by the writing task.
+    /// thread), summed as they are written (a row counted in several parts is one).
     pub async fn send_parts(
         &mut self,
         parts: Vec<Batch>,
