@@ -167,8 +167,8 @@ fn part_rows(
 /// identities in one order. When every id and day fits in 32 bits (ids are counted
 /// from 1; days since 1970 of years 0–9999 fit), the four make one 128-bit key, sorted
 /// with the rows' positions, and the rows are then taken in that order: sorting the
-/// 72-byte pairs themselves by a tuple of four was a third of a commit's CPU, by the
-/// one key in place still a quarter (BENCHMARKS.md).
+/// 72-byte pairs themselves by the tuple of four took about a quarter of a commit's
+/// CPU, and by the one key in place more still (BENCHMARKS.md).
 fn sort_rows(rows: &mut Vec<(i64, SegmentRow)>) {
     let packed = |(identity, row): &(i64, SegmentRow)| -> Option<u128> {
         let field = |value: i64| u32::try_from(value).ok().map(u128::from);
