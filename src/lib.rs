@@ -3,6 +3,9 @@
 //! See ARCHITECTURE.md for the map of these modules and how one offboarding flows
 //! through them.
 
+// The one exception, `trail::mapped`, says why it needs `unsafe` and what it relies on.
+#![deny(unsafe_code)]
+
 pub mod app;
 pub mod cli;
 pub mod config;

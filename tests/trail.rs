@@ -130,6 +130,41 @@ async fn wait_reads(store: &Store, email: &str, want: i64) {
     }
 }
 
+/// A fresh SQLite store and a log holding `text` (keep the database and the directory
+/// alive while they are used).
+async fn sqlite_with_log(text: &str) -> (TestDb, Store, tempfile::TempDir, PathBuf) {
+    let db = sqlite_db();
+    let store = store(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    append(&log, text);
+    (db, store, dir, log)
+}
+
+type FollowTask =
+    tokio::task::JoinHandle<Result<leaver::trail::IngestReport, leaver::trail::TrailError>>;
+
+/// Follow `log` (polling every 20 ms, at most `batch_lines` lines per commit) until
+/// `true` is sent on the sender returned.
+fn follow(
+    store: &Store,
+    log: &Path,
+    batch_lines: usize,
+) -> (tokio::sync::watch::Sender<bool>, FollowTask) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let (store, log) = (store.clone(), log.to_path_buf());
+    let task = tokio::spawn(async move {
+        let options = FollowOptions {
+            follow: true,
+            batch_lines,
+            poll: Duration::from_millis(20),
+            ..FollowOptions::default()
+        };
+        ingest_vault_file(&store, &log, &options, &NoProgress, Some(shutdown)).await
+    });
+    (stop, task)
+}
+
 async fn ingest(
     store: &Store,
     path: &Path,
@@ -534,20 +569,7 @@ async fn a_followed_log_survives_rotation_and_truncation_mid_ingest() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("audit.log");
         append(&log, &generated(0, 20));
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let task = {
-            let store = store.clone();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let options = FollowOptions {
-                    follow: true,
-                    batch_lines: 7,
-                    poll: Duration::from_millis(20),
-                    ..FollowOptions::default()
-                };
-                ingest_vault_file(&store, &log, &options, &NoProgress, Some(shutdown)).await
-            })
-        };
+        let (stop, task) = follow(&store, &log, 7);
         wait_reads(&store, "alice@example.com", 10).await;
         // A line written in two parts is read once complete.
         let half = generated(20, 2);
@@ -646,11 +668,7 @@ async fn a_batch_parsed_on_several_threads_pairs_and_numbers_lines_as_one_thread
     );
 
     for threads in [4, 1] {
-        let db = sqlite_db();
-        let store = store(&db).await;
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("audit.log");
-        append(&log, &text);
+        let (_db, store, _dir, log) = sqlite_with_log(&text).await;
         let options = FollowOptions {
             parse_threads: threads,
             ..FollowOptions::default()
@@ -676,6 +694,109 @@ async fn a_batch_parsed_on_several_threads_pairs_and_numbers_lines_as_one_thread
         );
         store.close().await;
     }
+}
+
+/// The log read in place (mapped) and read into buffers gives the same ingest: the
+/// same lines, records, reads, malformed lines with their numbers, and the same
+/// answers, over many chunks and batches, with blank lines, requests never answered
+/// and a last line not written to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_log_ingests_as_a_read_one_does() {
+    let mut text = String::new();
+    let mut malformed_at = Vec::new();
+    for n in 0..1_500u64 {
+        let user = ["alice", "bob", "carol"][(n % 3) as usize];
+        let pair = pair(n, user, &format!("app/{}", n % 5), &now_text(), CANARY);
+        if n % 211 == 17 {
+            // A request whose response never comes.
+            text.push_str(pair.split_inclusive('\n').next().unwrap());
+        } else {
+            text.push_str(&pair);
+        }
+        if n % 97 == 3 {
+            text.push('\n');
+        }
+        if n % 389 == 100 {
+            text.push_str("{\"time\": \"2026-11-18T09:14:03Z\", \"type\": \"resp\n");
+            malformed_at.push(text.lines().count() as u64);
+        }
+    }
+    text.push_str("{\"time\": \"2026-11-18T09:14:03Z\", \"type\": \"req");
+    let mut answers = Vec::new();
+    for map in [true, false] {
+        let (_db, store, _dir, log) = sqlite_with_log(&text).await;
+        let options = FollowOptions {
+            map,
+            chunk_bytes: 48 << 10,
+            batch_bytes: 200 << 10,
+            parse_threads: 2,
+            ..FollowOptions::default()
+        };
+        let report = ingest(&store, &log, &options).await;
+        let numbers: Vec<u64> = report.malformed_samples.iter().map(|m| m.line).collect();
+        // The unfinished last line is not read (a writer may still be at it).
+        assert_eq!(report.lines, text.lines().count() as u64 - 1, "map {map}");
+        assert_eq!(numbers, malformed_at, "map {map}");
+        assert!(report.warnings.is_empty(), "map {map}: {report:?}");
+        let mut answer = vec![
+            report.lines,
+            report.records,
+            report.reads_indexed,
+            report.malformed,
+            report.bytes,
+        ];
+        for user in ["alice", "bob", "carol"] {
+            let access = secret_access(&store, &format!("{user}@example.com"), LONG_AGO)
+                .await
+                .unwrap();
+            answer.push(access.secrets.len() as u64);
+            answer.extend(access.secrets.iter().map(|s| s.count as u64));
+        }
+        answers.push(answer);
+        store.close().await;
+    }
+    assert_eq!(answers[0], answers[1], "mapped vs read");
+    assert!(answers[0][2] > 1_400, "{:?}", answers[0]);
+}
+
+/// A log truncated (logrotate's copytruncate) while it is read in place: the pages the
+/// truncation took read as zeros instead of killing the process with SIGBUS; what read
+/// as zeros is not reported as malformed lines, and the follower reads the file again
+/// from its start, where the lines written after the truncation are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_truncated_while_read_in_place_is_read_again_from_its_start() {
+    let db = sqlite_db();
+    let store = store(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    // Tens of MB, so that the ingest (a debug build here) is still reading when the
+    // file is truncated under it.
+    let chunk = generated(0, 1_000); // alice and bob only
+    let mut file = std::fs::File::create(&log).unwrap();
+    for _ in 0..80 {
+        file.write_all(chunk.as_bytes()).unwrap();
+    }
+    drop(file);
+    let (stop, task) = follow(&store, &log, FollowOptions::default().batch_lines);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    // After the truncation: carol's reads, which only this part of the log holds.
+    append(&log, &generated(1_000, 30)); // every third by carol: 10
+    wait_reads(&store, "carol@example.com", 10).await;
+    stop.send(true).unwrap();
+    let report = task.await.unwrap().unwrap();
+    eprintln!("{:?}", report.warnings);
+    assert_eq!(report.malformed, 0, "{report:?}");
+    assert!(report.truncations >= 1, "{report:?}");
+    assert!(
+        reads_of(&store, "alice@example.com").await <= 80 * 500 + 10,
+        "nothing counted twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,9 +31,11 @@ pub struct IngestArgs {
     /// Vault: keep following the log (rotation, truncation) until interrupted.
     #[arg(long)]
     pub follow: bool,
-    /// Vault: at most this many lines per database commit.
-    #[arg(long, default_value_t = crate::trail::follow::DEFAULT_BATCH_LINES)]
-    pub batch_lines: usize,
+    /// Vault: at most this many lines per database commit (default: no cap, the
+    /// bytes decide; a cap is kept exactly, which costs counting the lines as they are
+    /// read).
+    #[arg(long)]
+    pub batch_lines: Option<usize>,
     /// Vault: about this many MiB of log per database commit (the batch and the
     /// cursor it brings the log to are committed together).
     #[arg(long, default_value_t = crate::trail::follow::DEFAULT_BATCH_BYTES >> 20)]
@@ -117,7 +119,9 @@ async fn ingest(store: &Store, args: &IngestArgs) -> anyhow::Result<i32> {
                 });
             }
             let options = FollowOptions {
-                batch_lines: args.batch_lines,
+                batch_lines: args
+                    .batch_lines
+                    .unwrap_or(crate::trail::follow::DEFAULT_BATCH_LINES),
                 batch_bytes: args.batch_mib.max(1) << 20,
                 follow: args.follow,
                 ..FollowOptions::default()

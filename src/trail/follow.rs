@@ -23,14 +23,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Default cap of lines per commit (a batch holds at most one row per line).
-pub const DEFAULT_BATCH_LINES: usize = 500_000;
+/// Default cap of lines per commit: none, the bytes decide (a batch holds at most one
+/// row per line, and a line is at least its newline). A cap is kept exactly, which
+/// takes counting the lines as they are read (see `read_batch`).
+pub const DEFAULT_BATCH_LINES: usize = usize::MAX;
 /// Default bytes of log per commit (256 MiB): the index's pages a commit rewrites are
 /// shared by more reads the larger the commit (1 GB ingest 655 → 836 MB/s from 64 MiB
 /// to 256 MiB, see BENCHMARKS.md).
 pub const DEFAULT_BATCH_BYTES: u64 = 256 << 20;
-/// Bytes of log read and parsed at a time (a batch is one or more chunks).
-const READ_CHUNK_BYTES: u64 = 16 << 20;
+/// Default bytes of log read and parsed at a time.
+pub const READ_CHUNK_BYTES: u64 = 16 << 20;
+/// Bytes mapped past a batch's budget, for the line that crosses it.
+const SLACK: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
@@ -47,6 +51,11 @@ pub struct FollowOptions {
     pub stop_after_lines: Option<u64>,
     /// Threads parsing each batch (default: the machine's cores, at most 8).
     pub parse_threads: usize,
+    /// Read the log mapped into memory where it can be (see [`super::mapped`]),
+    /// instead of copying it out of the page cache.
+    pub map: bool,
+    /// Bytes of log parsed at a time (a batch is one or more chunks).
+    pub chunk_bytes: u64,
 }
 
 impl Default for FollowOptions {
@@ -58,6 +67,8 @@ impl Default for FollowOptions {
             poll: Duration::from_millis(250),
             stop_after_lines: None,
             parse_threads: threads(),
+            map: true,
+            chunk_bytes: READ_CHUNK_BYTES,
         }
     }
 }
@@ -345,19 +356,24 @@ impl Follower<'_> {
     /// batch is read in chunks, each parsed while the next is read (on a thread of
     /// its own), so that reading the file costs no parsing time.
     fn read_batch(&mut self, log: &mut LogFile, final_read: bool) -> Result<bool, TrailError> {
-        let mut limit = self.options.batch_lines.max(1) as u64;
+        let mut limit = u64::try_from(self.options.batch_lines.max(1)).unwrap_or(u64::MAX);
         if let Some(stop) = self.options.stop_after_lines {
             limit = limit.min(stop.saturating_sub(self.lines_this_run));
+        }
+        if self.options.map && !final_read {
+            if let Some(eof) = self.read_batch_mapped(log, limit)? {
+                return Ok(eof);
+            }
         }
         let start = log.offset;
         let byte_limit = self.options.batch_bytes.max(1);
         let path = log.path.display().to_string();
         let mut read = 0;
         let mut eof = false;
-        // In chunks of at most READ_CHUNK_BYTES: memory holds two chunks of log and
+        // In chunks of at most `chunk_bytes`: memory holds two chunks of log and
         // the batch's aggregated rows, however large the batch.
         let mut chunk = if limit > 0 {
-            let chunk_limit = byte_limit.min(READ_CHUNK_BYTES);
+            let chunk_limit = byte_limit.min(self.options.chunk_bytes.max(1));
             Some(
                 Chunk::read(log, &mut self.buf, chunk_limit, limit, final_read)
                     .map_err(|source| io(log, source))?,
@@ -369,7 +385,7 @@ impl Follower<'_> {
             read += current.lines;
             let left = byte_limit.saturating_sub(log.offset - start);
             let more = !current.at_end && read < limit && left > 0;
-            let chunk_limit = left.min(READ_CHUNK_BYTES);
+            let chunk_limit = left.min(self.options.chunk_bytes.max(1));
             let mut spare = std::mem::take(&mut self.spare);
             let parse_threads = self.options.parse_threads;
             let report = &mut self.report;
@@ -413,6 +429,102 @@ impl Follower<'_> {
         self.report.lines += read;
         self.report.bytes += log.offset - start;
         Ok(eof)
+    }
+
+    /// Read up to one batch of lines in place, mapped (see [`super::mapped`]), in
+    /// chunks parsed on every core; true when the end of the file was reached. `None`
+    /// when the batch is better read: nothing new, a line cap it could reach (caps are
+    /// kept exactly, and the read path counts lines as it reads; counting here would
+    /// touch every byte once more), no complete line within the batch's bytes, or a
+    /// region that cannot be mapped. A truncation while mapped ends the batch at the
+    /// chunk it hit: the lines read before it count, what read as zeros does not (and
+    /// is not reported as malformed); the next read finds the file shorter.
+    fn read_batch_mapped(
+        &mut self,
+        log: &mut LogFile,
+        line_limit: u64,
+    ) -> Result<Option<bool>, TrailError> {
+        let len = log.len().map_err(|source| io(log, source))?;
+        let budget = self.options.batch_bytes.max(1);
+        // The batch ends at the first line end at or past its budget, as a read one
+        // does: the line crossing it is mapped too when it is shorter than SLACK.
+        let want = len
+            .saturating_sub(log.offset)
+            .min(budget.saturating_add(SLACK));
+        // A batch of `want` bytes holds at most `want` lines.
+        if want == 0 || line_limit < want {
+            return Ok(None);
+        }
+        let Some(region) = log.map(want).map_err(|source| io(log, source))? else {
+            return Ok(None);
+        };
+        let to_end = log.offset + want == len;
+        let bytes = region.bytes();
+        let crossing = usize::try_from(budget - 1)
+            .ok()
+            .and_then(|from| Some(from + memchr::memchr(b'\n', bytes.get(from..)?)?));
+        let last = match crossing {
+            Some(last) => last,
+            // The file ends before the budget: up to its last complete line.
+            None if to_end => match memchr::memrchr(b'\n', bytes) {
+                Some(last) => last,
+                None => return Ok(None),
+            },
+            // A line longer than SLACK crosses the budget: read it.
+            None => return Ok(None),
+        };
+        let data = &bytes[..=last];
+        let to_end = to_end && crossing.is_none();
+        let (start, path) = (log.offset, log.path.display().to_string());
+        let mut at = 0;
+        let mut read = 0;
+        while at < data.len() {
+            let chunk_bytes =
+                usize::try_from(self.options.chunk_bytes.max(1)).unwrap_or(usize::MAX);
+            let cut = at.saturating_add(chunk_bytes);
+            let end = match data.get(cut..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+                Some(newline) => cut + newline + 1,
+                None => data.len(),
+            };
+            let parts = parse_chunk(
+                &data[at..end],
+                log.line,
+                self.options.parse_threads,
+                &self.names_given,
+                &mut self.part_batches,
+            );
+            let lines: u64 = parts.iter().map(|part| part.lines).sum();
+            // Checked once the chunk is parsed: every read of it is over.
+            let truncated = region.truncated();
+            let report = &mut self.report;
+            self.report.records += absorb(
+                parts,
+                &mut self.state.pairer,
+                &mut self.batch,
+                &mut self.names_given,
+                |line, reason| {
+                    if !truncated {
+                        report.malformed(&path, line, reason)
+                    }
+                },
+            );
+            self.progress.advance((end - at) as u64);
+            let chunk_start = log.offset;
+            log.seek(log.offset + (end - at) as u64, log.line + lines);
+            read += lines;
+            at = end;
+            if truncated {
+                self.report.warnings.push(format!(
+                    "{path} was truncated while bytes {chunk_start} to {} were being read: what was read after the truncation (zeros) was not indexed",
+                    log.offset
+                ));
+                break;
+            }
+        }
+        self.lines_this_run += read;
+        self.report.lines += read;
+        self.report.bytes += log.offset - start;
+        Ok(Some(to_end && at == data.len() && !region.truncated()))
     }
 
     fn take_accesses(&mut self) {

@@ -3,6 +3,7 @@
 //! one the cursor points into), and complete lines only — a line still being written
 //! (no newline yet) is left for the next read.
 
+use super::mapped::Mapped;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,15 @@ impl LogFile {
         self.offset += taken as u64;
         self.line += lines;
         Ok((lines, reached_end))
+    }
+
+    /// Map `len` bytes from `offset` (see [`Mapped`]); `None` where they cannot be
+    /// mapped and guarded: read them.
+    pub fn map(&self, len: u64) -> std::io::Result<Option<Mapped>> {
+        match usize::try_from(len) {
+            Ok(len) => Mapped::map(&self.file, self.offset, len),
+            Err(_) => Ok(None),
+        }
     }
 
     /// SHA-256 (hex) of the first `len` bytes, or None when the file is shorter.

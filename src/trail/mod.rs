@@ -29,6 +29,7 @@ pub mod differential;
 pub mod event;
 pub mod follow;
 pub mod logfile;
+pub mod mapped;
 pub mod matching;
 pub mod pairing;
 pub mod query;
