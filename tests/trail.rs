@@ -790,7 +790,6 @@ async fn a_log_truncated_while_read_in_place_is_read_again_from_its_start() {
     wait_reads(&store, "carol@example.com", 10).await;
     stop.send(true).unwrap();
     let report = task.await.unwrap().unwrap();
-    eprintln!("{:?}", report.warnings);
     assert_eq!(report.malformed, 0, "{report:?}");
     assert!(report.truncations >= 1, "{report:?}");
     assert!(

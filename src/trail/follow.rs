@@ -455,7 +455,7 @@ impl Follower<'_> {
         if want == 0 || line_limit < want {
             return Ok(None);
         }
-        let Some(region) = log.map(want).map_err(|source| io(log, source))? else {
+        let Some(region) = log.map(want) else {
             return Ok(None);
         };
         let to_end = log.offset + want == len;
@@ -476,8 +476,7 @@ impl Follower<'_> {
         let data = &bytes[..=last];
         let to_end = to_end && crossing.is_none();
         let (start, path) = (log.offset, log.path.display().to_string());
-        let mut at = 0;
-        let mut read = 0;
+        let (mut at, mut read, mut truncated_any) = (0, 0, false);
         while at < data.len() {
             let chunk_bytes =
                 usize::try_from(self.options.chunk_bytes.max(1)).unwrap_or(usize::MAX);
@@ -494,8 +493,11 @@ impl Follower<'_> {
                 &mut self.part_batches,
             );
             let lines: u64 = parts.iter().map(|part| part.lines).sum();
-            // Checked once the chunk is parsed: every read of it is over.
-            let truncated = region.truncated();
+            // Checked once the chunk is parsed: every read of it is over. A file cut
+            // within the chunk's last page reads as zeros there without a fault.
+            let chunk_end = log.offset + (end - at) as u64;
+            let truncated =
+                region.truncated() || log.len().map_err(|source| io(log, source))? < chunk_end;
             let report = &mut self.report;
             self.report.records += absorb(
                 parts,
@@ -510,10 +512,11 @@ impl Follower<'_> {
             );
             self.progress.advance((end - at) as u64);
             let chunk_start = log.offset;
-            log.seek(log.offset + (end - at) as u64, log.line + lines);
+            log.seek(chunk_end, log.line + lines);
             read += lines;
             at = end;
             if truncated {
+                truncated_any = true;
                 self.report.warnings.push(format!(
                     "{path} was truncated while bytes {chunk_start} to {} were being read: what was read after the truncation (zeros) was not indexed",
                     log.offset
@@ -524,7 +527,7 @@ impl Follower<'_> {
         self.lines_this_run += read;
         self.report.lines += read;
         self.report.bytes += log.offset - start;
-        Ok(Some(to_end && at == data.len() && !region.truncated()))
+        Ok(Some(to_end && at == data.len() && !truncated_any))
     }
 
     fn take_accesses(&mut self) {

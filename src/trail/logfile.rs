@@ -124,11 +124,8 @@ impl LogFile {
 
     /// Map `len` bytes from `offset` (see [`Mapped`]); `None` where they cannot be
     /// mapped and guarded: read them.
-    pub fn map(&self, len: u64) -> std::io::Result<Option<Mapped>> {
-        match usize::try_from(len) {
-            Ok(len) => Mapped::map(&self.file, self.offset, len),
-            Err(_) => Ok(None),
-        }
+    pub fn map(&self, len: u64) -> Option<Mapped> {
+        Mapped::map(&self.file, self.offset, usize::try_from(len).ok()?)
     }
 
     /// SHA-256 (hex) of the first `len` bytes, or None when the file is shorter.

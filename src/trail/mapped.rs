@@ -26,18 +26,19 @@ pub struct Mapped {
 }
 
 impl Mapped {
-    /// Map `len` bytes of `file` from `offset`. `None` when the region cannot be
-    /// guarded (not Linux, or as many regions as there are guards are mapped already):
-    /// read the file instead.
-    pub fn map(file: &File, offset: u64, len: usize) -> std::io::Result<Option<Self>> {
+    /// Map `len` bytes of `file` from `offset` (which must be within the file).
+    /// `None` when the region cannot be mapped and guarded (not Linux, a file system
+    /// that does not map files, or as many regions mapped as there are guards): read
+    /// the file instead.
+    pub fn map(file: &File, offset: u64, len: usize) -> Option<Self> {
         #[cfg(target_os = "linux")]
         {
-            Ok(linux::Region::map(file, offset, len)?.map(|inner| Self { inner }))
+            linux::Region::map(file, offset, len).map(|inner| Self { inner })
         }
         #[cfg(not(target_os = "linux"))]
         {
             let _ = (file, offset, len);
-            Ok(None)
+            None
         }
     }
 
@@ -105,13 +106,11 @@ mod linux {
     }
 
     impl Region {
-        pub fn map(file: &File, offset: u64, len: usize) -> std::io::Result<Option<Self>> {
+        pub fn map(file: &File, offset: u64, len: usize) -> Option<Self> {
             if len == 0 || !*INSTALLED.get_or_init(install) {
-                return Ok(None);
+                return None;
             }
-            let Some(guard) = take_guard() else {
-                return Ok(None);
-            };
+            let guard = take_guard()?;
             // SAFETY: the file is a log only ever appended to or truncated; a
             // truncation while mapped is caught by the guard registered below before
             // any byte is read (see the module's comment).
@@ -122,9 +121,9 @@ mod linux {
                     .map(file)
             } {
                 Ok(map) => map,
-                Err(error) => {
+                Err(_) => {
                     release_guard(guard);
-                    return Err(error);
+                    return None;
                 }
             };
             let _ = map.advise(memmap2::Advice::Sequential);
@@ -135,7 +134,7 @@ mod linux {
             slot.tripped.store(false, Ordering::Relaxed);
             slot.len.store(end - start, Ordering::Relaxed);
             slot.start.store(start, Ordering::Release);
-            Ok(Some(Self { map, guard }))
+            Some(Self { map, guard })
         }
 
         pub fn bytes(&self) -> &[u8] {
@@ -271,7 +270,7 @@ mod tests {
         let text: Vec<u8> = (0..20_000u32).map(|n| b'a' + (n % 26) as u8).collect();
         file.write_all(&text).unwrap();
         // An offset that is not page-aligned, a length short of the end.
-        let mapped = Mapped::map(&file, 5_000, 12_000).unwrap().unwrap();
+        let mapped = Mapped::map(&file, 5_000, 12_000).unwrap();
         assert_eq!(mapped.bytes(), &text[5_000..17_000]);
         assert!(!mapped.truncated());
     }
@@ -280,7 +279,7 @@ mod tests {
     fn a_truncation_while_mapped_reads_as_zeros_and_is_reported() {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&vec![b'x'; 64 * 1024]).unwrap();
-        let mapped = Mapped::map(&file, 0, 64 * 1024).unwrap().unwrap();
+        let mapped = Mapped::map(&file, 0, 64 * 1024).unwrap();
         assert_eq!(mapped.bytes()[100], b'x');
         // copytruncate: the file loses its pages while they are mapped. Without the
         // guard, the reads below would kill the test process with SIGBUS.
@@ -295,7 +294,7 @@ mod tests {
         drop(mapped);
         std::io::Seek::rewind(&mut file).unwrap();
         file.write_all(b"fresh").unwrap();
-        let again = Mapped::map(&file, 0, 5).unwrap().unwrap();
+        let again = Mapped::map(&file, 0, 5).unwrap();
         assert_eq!(again.bytes(), b"fresh");
         assert!(!again.truncated());
     }
@@ -306,12 +305,12 @@ mod tests {
         file.write_all(&[b'y'; 4096]).unwrap();
         // Other tests may hold a guard or two at the same time: map until refused.
         let mut held = Vec::new();
-        while let Some(region) = Mapped::map(&file, 0, 4096).unwrap() {
+        while let Some(region) = Mapped::map(&file, 0, 4096) {
             held.push(region);
             assert!(held.len() <= 16, "at most 16 regions are guarded");
         }
         assert!(!held.is_empty());
         drop(held);
-        assert!(Mapped::map(&file, 0, 4096).unwrap().is_some());
+        assert!(Mapped::map(&file, 0, 4096).is_some());
     }
 }
