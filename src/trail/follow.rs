@@ -353,8 +353,9 @@ impl Follower<'_> {
     }
 
     /// Read up to one batch of lines; true when the end of the file was reached. The
-    /// batch is read in chunks, each parsed while the next is read (on a thread of
-    /// its own), so that reading the file costs no parsing time.
+    /// batch is parsed in place where it can be (`read_batch_mapped`); otherwise it is
+    /// read in chunks, each parsed while the next is read (on a thread of its own), so
+    /// that reading the file costs no parsing time.
     fn read_batch(&mut self, log: &mut LogFile, final_read: bool) -> Result<bool, TrailError> {
         let mut limit = u64::try_from(self.options.batch_lines.max(1)).unwrap_or(u64::MAX);
         if let Some(stop) = self.options.stop_after_lines {
@@ -387,39 +388,26 @@ impl Follower<'_> {
             let more = !current.at_end && read < limit && left > 0;
             let chunk_limit = left.min(self.options.chunk_bytes.max(1));
             let mut spare = std::mem::take(&mut self.spare);
-            let parse_threads = self.options.parse_threads;
-            let report = &mut self.report;
-            let (records, next) = std::thread::scope(|scope| {
+            let buf = std::mem::take(&mut self.buf);
+            let (counted, next) = std::thread::scope(|scope| {
                 let reader = more.then(|| {
                     let (log, spare) = (&mut *log, &mut spare);
                     scope.spawn(move || {
                         Chunk::read(log, spare, chunk_limit, limit - read, final_read)
                     })
                 });
-                let parts = parse_chunk(
-                    &self.buf,
-                    current.first_line,
-                    parse_threads,
-                    &self.names_given,
-                    &mut self.part_batches,
-                );
-                let records = absorb(
-                    parts,
-                    &mut self.state.pairer,
-                    &mut self.batch,
-                    &mut self.names_given,
-                    |line, reason| report.malformed(&path, line, reason),
-                );
+                let counted = self.count_chunk(&buf, current.first_line);
                 let next = reader.map(|reader| match reader.join() {
                     Ok(next) => next,
                     Err(panic) => std::panic::resume_unwind(panic),
                 });
-                (records, next)
+                (counted, next)
             });
-            self.report.records += records;
-            self.progress.advance(current.bytes);
+            for (line, reason) in counted.malformed {
+                self.report.malformed(&path, line, reason);
+            }
             // The chunk read ahead becomes the one to parse.
-            self.spare = std::mem::replace(&mut self.buf, spare);
+            (self.buf, self.spare) = (spare, buf);
             match next {
                 Some(next) => chunk = Some(next.map_err(|source| io(log, source))?),
                 None => eof = current.at_end,
@@ -476,44 +464,28 @@ impl Follower<'_> {
         let data = &bytes[..=last];
         let to_end = to_end && crossing.is_none();
         let (start, path) = (log.offset, log.path.display().to_string());
+        let chunk_bytes = usize::try_from(self.options.chunk_bytes.max(1)).unwrap_or(usize::MAX);
         let (mut at, mut read, mut truncated_any) = (0, 0, false);
         while at < data.len() {
-            let chunk_bytes =
-                usize::try_from(self.options.chunk_bytes.max(1)).unwrap_or(usize::MAX);
             let cut = at.saturating_add(chunk_bytes);
             let end = match data.get(cut..).and_then(|rest| memchr::memchr(b'\n', rest)) {
                 Some(newline) => cut + newline + 1,
                 None => data.len(),
             };
-            let parts = parse_chunk(
-                &data[at..end],
-                log.line,
-                self.options.parse_threads,
-                &self.names_given,
-                &mut self.part_batches,
-            );
-            let lines: u64 = parts.iter().map(|part| part.lines).sum();
-            // Checked once the chunk is parsed: every read of it is over. A file cut
+            let counted = self.count_chunk(&data[at..end], log.line);
+            // Checked once the chunk is counted: every read of it is over. A file cut
             // within the chunk's last page reads as zeros there without a fault.
             let chunk_end = log.offset + (end - at) as u64;
             let truncated =
                 region.truncated() || log.len().map_err(|source| io(log, source))? < chunk_end;
-            let report = &mut self.report;
-            self.report.records += absorb(
-                parts,
-                &mut self.state.pairer,
-                &mut self.batch,
-                &mut self.names_given,
-                |line, reason| {
-                    if !truncated {
-                        report.malformed(&path, line, reason)
-                    }
-                },
-            );
-            self.progress.advance((end - at) as u64);
+            if !truncated {
+                for (line, reason) in counted.malformed {
+                    self.report.malformed(&path, line, reason);
+                }
+            }
             let chunk_start = log.offset;
-            log.seek(chunk_end, log.line + lines);
-            read += lines;
+            log.seek(chunk_end, log.line + counted.lines);
+            read += counted.lines;
             at = end;
             if truncated {
                 truncated_any = true;
@@ -528,6 +500,31 @@ impl Follower<'_> {
         self.report.lines += read;
         self.report.bytes += log.offset - start;
         Ok(Some(to_end && at == data.len() && !truncated_any))
+    }
+
+    /// Parse `chunk`, whose first line is line `first_line + 1` of its file, on
+    /// every core and count it into the batch (the records go to the report, the
+    /// bytes to the progress); its malformed lines are returned for the caller to
+    /// report (or not: see `read_batch_mapped`).
+    fn count_chunk(&mut self, chunk: &[u8], first_line: u64) -> Counted {
+        let parts = parse_chunk(
+            chunk,
+            first_line,
+            self.options.parse_threads,
+            &self.names_given,
+            &mut self.part_batches,
+        );
+        let lines = parts.iter().map(|part| part.lines).sum();
+        let mut malformed = Vec::new();
+        self.report.records += absorb(
+            parts,
+            &mut self.state.pairer,
+            &mut self.batch,
+            &mut self.names_given,
+            |line, reason| malformed.push((line, reason)),
+        );
+        self.progress.advance(chunk.len() as u64);
+        Counted { lines, malformed }
     }
 
     fn take_accesses(&mut self) {
@@ -574,12 +571,18 @@ impl Follower<'_> {
     }
 }
 
+/// What [`Follower::count_chunk`] found in a chunk.
+struct Counted {
+    lines: u64,
+    /// Malformed lines: number in the file, reason.
+    malformed: Vec<(u64, String)>,
+}
+
 /// One chunk of lines read from a log (into a buffer of the follower's).
 struct Chunk {
     /// Lines before it in its file.
     first_line: u64,
     lines: u64,
-    bytes: u64,
     /// The end of what is written was reached.
     at_end: bool,
 }
@@ -594,13 +597,12 @@ impl Chunk {
         max_lines: u64,
         final_read: bool,
     ) -> std::io::Result<Chunk> {
-        let (first_line, before) = (log.line, log.offset);
+        let first_line = log.line;
         buf.clear();
         let (lines, at_end) = log.read_lines(buf, max_bytes, max_lines, final_read)?;
         Ok(Chunk {
             first_line,
             lines,
-            bytes: log.offset - before,
             at_end,
         })
     }
